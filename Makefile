@@ -1,0 +1,63 @@
+# Lenses — every entry point CI and developers use. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+GEN := gen
+PROTOS := $(wildcard proto/lenses/v1/*.proto)
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install proto lint test test-rules golden bench run clean node
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml $(PROTOS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The code generators first: the editable install must see gen/lenses.
+	$(PY) -m pip install --quiet 'grpcio-tools>=1.66,<2' 'mypy-protobuf>=3.6,<6'
+	$(MAKE) --no-print-directory proto
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with the project and the `lenses` command
+
+proto: ## Generate Python code and type stubs from proto/ into gen/
+	@test -x $(PY) || { echo "run 'make install' first"; exit 1; }
+	rm -rf $(GEN) && mkdir -p $(GEN)
+	PATH=$(BIN):$$PATH $(PY) -m grpc_tools.protoc -I proto \
+	  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	  --python_out=$(GEN) --grpc_python_out=$(GEN) --mypy_out=$(GEN) --mypy_grpc_out=$(GEN) $(PROTOS)
+	touch $(GEN)/lenses/__init__.py $(GEN)/lenses/v1/__init__.py $(GEN)/lenses/py.typed
+
+node_modules/.installed: package.json
+	npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+node: node_modules/.installed ## Install the Node tools (buf, the interop client)
+
+lint: install node ## ruff, mypy and buf lint
+	$(BIN)/ruff check engine server tests
+	$(BIN)/mypy
+	npx buf lint proto
+
+test: install ## The whole test suite (what CI runs)
+	$(BIN)/pytest -q
+
+test-rules: install ## Only the rule test cases in rules/tests
+	$(BIN)/lenses test rules
+
+golden: install ## Regenerate the golden compiled rulesets in tests/golden
+	$(PY) -m tests.golden_tool
+
+bench: install ## Benchmarks: figures and ratios, never a failure on speed
+	$(PY) -m tests.bench
+
+run: install ## Start the server on 127.0.0.1:50051 (SQLite by default)
+	$(BIN)/lenses serve
+
+clean: ## Remove the virtualenv, generated code and caches
+	rm -rf $(VENV) $(GEN) node_modules .pytest_cache .mypy_cache .ruff_cache

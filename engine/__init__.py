@@ -1,0 +1,23 @@
+"""Lenses rules engine: load -> compile -> evaluate, with no I/O beyond reading rules.
+
+The pipeline reads in the file names: ``yamlsource`` and ``loader`` (read
+and validate rules), ``compiler`` (build the durable_rules ruleset),
+``facts`` (inputs to flat facts), ``durable_runner`` (the only module that
+touches durable_rules), ``effects`` (firings to findings and actions) and
+``evaluate`` (the whole thing). This package never imports gRPC, protobuf,
+SQLAlchemy or ``server``.
+"""
+
+from .errors import EvaluationError, InputError, RuleCompileError, RuleParseError, RulesError
+from .evaluate import RulesEngine
+from .loader import load_ruleset
+
+__all__ = [
+    "EvaluationError",
+    "InputError",
+    "RuleCompileError",
+    "RuleParseError",
+    "RulesEngine",
+    "RulesError",
+    "load_ruleset",
+]

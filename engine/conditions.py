@@ -1,0 +1,156 @@
+"""The rule condition language: a small tree of field tests.
+
+A condition is ``all`` / ``any`` / ``none`` of conditions, or a test of one
+fact field (or of an aggregate over a fact's collection) against a value:
+
+    {field: overall_grade, in: [EXCEEDS_GOOD, MEETS_GOOD]}
+    {count: {of: areas, where: {field: grade, eq: DOES_NOT_MEET_GOOD}},
+     gte: {param: shortcomings_threshold}}
+
+Values may name a parameter (``{param: NAME}``); parameters are substituted
+when the rules are loaded, so a condition tree here holds only literals.
+Nothing here is ever passed to ``eval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+Scalar = Union[str, int, float, bool]
+
+COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
+MEMBERSHIP = ("in", "not_in")
+OPERATORS = COMPARISONS + MEMBERSHIP
+
+# Negation of each operator, for ``none`` (De Morgan, pushed down to tests).
+NEGATED = {
+    "eq": "ne", "ne": "eq", "lt": "gte", "gte": "lt", "gt": "lte", "lte": "gt",
+    "in": "not_in", "not_in": "in",
+}
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """``count`` or ``share`` of a collection's items matching ``where``.
+
+    ``share`` is matching items / items matching ``among`` (all items when
+    ``among`` is absent); it is 0 when that denominator is 0.
+    """
+
+    function: str  # "count" or "share"
+    collection: str
+    where: Condition | None = None
+    among: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Test:
+    """``subject op value``: the subject is a field name or an aggregate."""
+
+    subject: str | Aggregate
+    op: str
+    value: Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    """``all`` or ``any`` of several conditions (``none`` is negated ``all``)."""
+
+    mode: str  # "all" or "any"
+    items: tuple[Condition, ...]
+
+
+Condition = Union[Test, Group]
+
+
+def negate(condition: Condition) -> Condition:
+    """The condition that holds exactly when ``condition`` does not."""
+    if isinstance(condition, Test):
+        return Test(condition.subject, NEGATED[condition.op], condition.value)
+    mode = "any" if condition.mode == "all" else "all"
+    return Group(mode, tuple(negate(item) for item in condition.items))
+
+
+def parse(node: Mapping[str, Any], resolve: Callable[[Any], Any]) -> Condition:
+    """Build a condition tree from its YAML form (already schema-checked).
+
+    ``resolve`` turns a value that may be ``{param: NAME}`` into a literal.
+    """
+    for mode in ("all", "any", "none"):
+        if mode in node:
+            items = tuple(parse(item, resolve) for item in node[mode])
+            if mode == "none":
+                return negate(Group("any", items))
+            return Group(mode, items)
+    op = next(key for key in node if key in OPERATORS)
+    value = resolve(node[op])
+    if op in MEMBERSHIP:
+        value = tuple(value)
+    return Test(_subject(node, resolve), op, value)
+
+
+def _subject(node: Mapping[str, Any], resolve: Callable[[Any], Any]) -> str | Aggregate:
+    if "field" in node:
+        return str(node["field"])
+    function = "count" if "count" in node else "share"
+    spec = node[function]
+    where = parse(spec["where"], resolve) if "where" in spec else None
+    among = parse(spec["among"], resolve) if "among" in spec else None
+    return Aggregate(function, spec["of"], where, among)
+
+
+def tests_in(condition: Condition) -> Iterable[Test]:
+    """Every test in the tree, depth first."""
+    if isinstance(condition, Test):
+        yield condition
+    else:
+        for item in condition.items:
+            yield from tests_in(item)
+
+
+def holds(condition: Condition | None, record: Mapping[str, Any]) -> bool:
+    """Evaluate ``condition`` on one collection item (for aggregates only).
+
+    Rule conditions themselves are matched by the inference engine; this
+    plain evaluation is only used to count and list items of a collection.
+    """
+    if condition is None:
+        return True
+    if isinstance(condition, Group):
+        results = (holds(item, record) for item in condition.items)
+        return all(results) if condition.mode == "all" else any(results)
+    if not isinstance(condition.subject, str):
+        raise ValueError("aggregates cannot be nested")
+    return compare(record[condition.subject], condition.op, condition.value)
+
+
+def compare(left: Any, op: str, right: Any) -> bool:
+    """``left op right`` for the language's operators."""
+    if op == "eq":
+        return bool(left == right)
+    if op == "ne":
+        return bool(left != right)
+    if op == "in":
+        return left in right
+    if op == "not_in":
+        return left not in right
+    if op == "lt":
+        return bool(left < right)
+    if op == "lte":
+        return bool(left <= right)
+    if op == "gt":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+def aggregate(spec: Aggregate, items: Iterable[Mapping[str, Any]]) -> float:
+    """The value of a ``count`` or ``share`` over ``items``."""
+    items = list(items)
+    matching = sum(1 for item in items if holds(spec.where, item))
+    if spec.function == "count":
+        return matching
+    base = [item for item in items if holds(spec.among, item)]
+    matching = sum(1 for item in base if holds(spec.where, item))
+    return matching / len(base) if base else 0

@@ -1,0 +1,121 @@
+"""The one module that talks to durable_rules.
+
+durable_rules 2.0.28 is unmaintained and has known crash bugs (quality.md),
+so this module keeps to a narrow, checked path:
+
+- facts of one evaluation are asserted as one batch into a fresh state
+  (``sid``), and the state is deleted afterwards, so memory stays flat;
+- results are read by draining the state's pending actions through the
+  low-level calls, with no Python callbacks and no dispatch threads, so no
+  action error can be swallowed;
+- every fact must be matched by its kind's "seen" rule exactly once: a fact
+  the engine dropped is caught here, retried once, then raised;
+- a fact rejected as a duplicate (upstream #376) is retried with fresh ids;
+- ``$or`` may fire a rule once per branch: firings are de-duplicated.
+
+A state whose batch was reported "not handled" is never deleted: upstream,
+``delete_state`` after that crashes the process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import durable_rules_engine as _native
+
+from .compiler import KIND_FIELD, CompiledRuleset
+from .errors import EvaluationError
+
+_OK, _NOT_HANDLED, _OBSERVED = 0, 1, 2
+MAX_ATTEMPTS = 3
+
+Firing = tuple[str, str]  # (durable rule name, fact id)
+
+
+class DurableSession:
+    """A compiled ruleset registered with durable, evaluated one batch at a time."""
+
+    def __init__(self, compiled: CompiledRuleset) -> None:
+        self.compiled = compiled
+        self._lock = threading.Lock()  # the native engine is not thread-safe
+        self._sids = itertools.count(1)
+        try:
+            self._handle = _native.create_ruleset(compiled.name, json.dumps(compiled.definition))
+        except Exception as exc:  # the native module raises its own error type
+            raise EvaluationError(f"durable_rules refused the ruleset: {exc}") from exc
+
+    def run(self, facts: Iterable[Mapping[str, Any]]) -> set[Firing]:
+        """Assert one evaluation's facts and return every (rule, fact) that fired.
+
+        Each fact must carry ``id`` (unique in the batch) and ``fact_kind``.
+        """
+        batch = [dict(fact) for fact in facts]
+        if not batch:
+            return set()
+        with self._lock:
+            last_problem = ""
+            for attempt in range(MAX_ATTEMPTS):
+                outcome = self._attempt(batch, attempt)
+                if isinstance(outcome, set):
+                    return outcome
+                last_problem = outcome
+        raise EvaluationError(f"durable_rules did not account for every fact: {last_problem}")
+
+    def _attempt(self, batch: list[dict[str, Any]], attempt: int) -> set[Firing] | str:
+        sid = f"e{next(self._sids)}"
+        for fact in batch:
+            fact["sid"] = sid
+            if attempt:  # a fresh, distinct body for facts wrongly taken as duplicates
+                fact["attempt"] = attempt
+        try:
+            code, state_handle = _native.assert_facts(self._handle, json.dumps(batch))
+        except Exception as exc:
+            raise EvaluationError(f"durable_rules failed on assert: {exc}") from exc
+        if code == _NOT_HANDLED:
+            # Do not delete_state here (crashes upstream); the state is left behind.
+            return "a fact matched no rule"
+        if code not in (_OK, _OBSERVED):
+            return f"unexpected result code {code}"
+        try:
+            firings = self._drain(state_handle)
+        finally:
+            _native.delete_state(self._handle, sid)
+        problem = self._unaccounted(batch, firings)
+        if problem:
+            return problem
+        return {f for f in firings if f[0] not in self.compiled.seen_rules}
+
+    def _drain(self, state_handle: int) -> list[Firing]:
+        firings: list[Firing] = []
+        try:
+            result = _native.start_action_for_state(self._handle, state_handle)
+            message = result[1] if result else None
+            while message:
+                for rule_name, frame in json.loads(message).items():
+                    firings.append((rule_name, frame["m"]["id"]))
+                message = _native.complete_and_start_action(self._handle, state_handle)
+        except Exception as exc:
+            raise EvaluationError(f"durable_rules failed while reading results: {exc}") from exc
+        return firings
+
+    def _unaccounted(self, batch: list[dict[str, Any]], firings: list[Firing]) -> str:
+        seen: dict[str, int] = {}
+        for rule_name, fact_id in firings:
+            if rule_name in self.compiled.seen_rules:
+                seen[fact_id] = seen.get(fact_id, 0) + 1
+        missing = [f["id"] for f in batch if seen.get(f["id"]) != 1]
+        if missing:
+            kinds = sorted({f[KIND_FIELD] for f in batch if f["id"] in missing})
+            return f"{len(missing)} fact(s) of kind {', '.join(kinds)} not seen exactly once"
+        return ""
+
+
+def durable_version() -> str:
+    """The installed durable_rules version (for reports)."""
+    from importlib.metadata import version
+
+    return version("durable_rules")

@@ -1,0 +1,152 @@
+"""Evaluate inputs against a loaded ruleset: facts -> durable -> findings and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from . import conditions, effects, facts, scoring
+from .compiler import KIND_FIELD, CompiledRuleset, compile_ruleset
+from .durable_runner import DurableSession
+from .errors import InputError
+from .facts import Fact
+from .loader import load_ruleset
+from .model import (
+    LENSES,
+    ActionIntent,
+    Audit,
+    AuditHistory,
+    Evaluation,
+    Finding,
+    InspectionInput,
+    PlacementInput,
+    PlanRating,
+    ReviewInput,
+    SweepInput,
+)
+from .ruleset import Ruleset
+
+# (rule id, trigger index, fact id): one trigger of one rule fired on one fact.
+Firing = tuple[str, int, str]
+
+
+def add_derived_fields(compiled: CompiledRuleset, fact_list: Iterable[Fact]) -> None:
+    """Compute the aggregates the compiled conditions need into each fact."""
+    for fact in fact_list:
+        for name, aggregate in compiled.derived.get(fact.kind, {}).items():
+            fact.fields[name] = conditions.aggregate(
+                aggregate, fact.collections.get(aggregate.collection, [])
+            )
+
+
+def render(ruleset: Ruleset, fact_list: list[Fact], firings: Iterable[Firing],
+           with_actions: bool = True) -> tuple[list[Finding], list[ActionIntent]]:
+    """Findings and actions for a set of firings, in rule order then fact order."""
+    fact_index = {fact.fact_id: (i, fact) for i, fact in enumerate(fact_list)}
+    rule_index = {rule.rule_id: (i, rule) for i, rule in enumerate(ruleset.rules)}
+    ordered = sorted(
+        set(firings), key=lambda f: (rule_index[f[0]][0], f[1], fact_index[f[2]][0])
+    )
+    found: list[Finding] = []
+    intents: list[ActionIntent] = []
+    for rule_id, trigger_index, fact_id in ordered:
+        rule = rule_index[rule_id][1]
+        trigger = rule.triggers[trigger_index]
+        fact = fact_index[fact_id][1]
+        finding = effects.finding(rule, trigger, fact)
+        if finding is not None:
+            found.append(finding)
+        if with_actions:
+            intents.extend(effects.actions(rule, trigger, fact))
+    return found, intents
+
+
+class RulesEngine:
+    """A ruleset compiled into durable_rules, ready to evaluate any input kind."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.ruleset = ruleset
+        self.compiled = compile_ruleset(ruleset)
+        self._session = DurableSession(self.compiled)
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> RulesEngine:
+        """Load, check and compile a rules folder."""
+        return cls(load_ruleset(directory))
+
+    @property
+    def params(self) -> Any:
+        """The loaded parameters."""
+        return self.ruleset.params
+
+    def match(self, fact_list: list[Fact]) -> set[Firing]:
+        """Which triggers fire on which facts, as decided by durable_rules."""
+        add_derived_fields(self.compiled, fact_list)
+        asserted = [self._project(fact) for fact in fact_list]
+        firings = self._session.run(asserted)
+        bindings = self.compiled.bindings
+        return {(bindings[name].rule_id, bindings[name].trigger, fact_id)
+                for name, fact_id in firings}
+
+    def _project(self, fact: Fact) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
+        for name in self.compiled.projected.get(fact.kind, ()):
+            record[name] = fact.fields[name]
+        return record
+
+    def _run(self, fact_list: list[Fact], with_actions: bool = True, **extra: Any) -> Evaluation:
+        found, intents = render(self.ruleset, fact_list, self.match(fact_list), with_actions)
+        return Evaluation(tuple(found), tuple(intents), self.ruleset.version, **extra)
+
+    def evaluate_audit(self, audit: Audit, history: AuditHistory | None = None) -> Evaluation:
+        """GC-01..GC-18, MO-01, ES-01, ES-03. Drafts get findings only, no history."""
+        if not audit.completed:
+            history = AuditHistory()
+        fact_list = facts.audit_facts(audit, history or AuditHistory(), self.params)
+        return self._run(fact_list, with_actions=audit.completed,
+                         effective_grade=audit.effective_grade)
+
+    def evaluate_inspection(self, data: InspectionInput) -> Evaluation:
+        """ES-04, ES-07."""
+        return self._run(facts.inspection_facts(data))
+
+    def evaluate_placement(self, data: PlacementInput) -> Evaluation:
+        """ES-05, ES-06."""
+        return self._run(facts.placement_facts(data))
+
+    def evaluate_plan_rating(self, rating: PlanRating) -> Evaluation:
+        """ES-08 (the response to a red plan)."""
+        return self._run(facts.plan_rating_facts(rating))
+
+    def evaluate_review(self, data: ReviewInput) -> Evaluation:
+        """Lens scores and LS-01..LS-07."""
+        self.check_review_areas(data)
+        lenses = [lens for lens in LENSES if lens in self.ruleset.catalogue]
+        lens_scores, overall = scoring.score_review(data.review.judgements, lenses, self.params)
+        fact_list = facts.review_facts(data, self.ruleset.catalogue, [*lens_scores, overall])
+        return self._run(fact_list, lens_scores=tuple(lens_scores), overall=overall)
+
+    def check_review_areas(self, data: ReviewInput) -> None:
+        """Every judgement area must be in the catalogue, under its lens, once."""
+        problems = []
+        seen: set[tuple[str, str]] = set()
+        for i, judgement in enumerate(data.review.judgements):
+            key = (judgement.lens, judgement.judgement_area)
+            if judgement.judgement_area not in self.ruleset.catalogue.get(judgement.lens, ()):
+                problems.append(f"judgements[{i}]: {judgement.judgement_area!r} is not a "
+                                f"judgement area of {judgement.lens} in the catalogue")
+            elif key in seen:
+                problems.append(f"judgements[{i}]: {judgement.judgement_area!r} judged twice")
+            seen.add(key)
+        if problems:
+            raise InputError("; ".join(problems))
+
+    def evaluate_sweep(self, data: SweepInput) -> Evaluation:
+        """ES-02, ES-08 (overdue responses), LS-08 at ``as_of``."""
+        latest: dict[str, Any] = {}
+        for panel in data.panels:
+            if panel.service_area not in latest or panel.panel_on > latest[panel.service_area].panel_on:
+                latest[panel.service_area] = panel
+        unique = SweepInput(data.as_of, data.open_actions, tuple(latest.values()))
+        return self._run(facts.sweep_facts(unique))

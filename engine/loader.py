@@ -1,0 +1,358 @@
+"""Load a rules folder: read YAML, validate against the JSON Schemas, build
+typed rules with parameters substituted, and check every name they use.
+
+Layout of a rules folder::
+
+    params.yaml        every threshold, window and timescale
+    catalogue.yaml     the review judgement areas per lens
+    **/*.yaml          one rule per file (anything under tests/ is test cases)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from . import conditions, facts
+from .errors import Location, RuleCompileError, RuleParseError, RuleParseErrors, RulesError
+from .ruleset import ActionSpec, BecauseItem, DueSpec, Rule, Ruleset, Trigger
+from .yamlsource import Document, PathKey, load
+
+PARAMS_FILE = "params.yaml"
+CATALOGUE_FILE = "catalogue.yaml"
+TESTS_DIR = "tests"
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped with the engine: ``rule``, ``params``, ``catalogue``, ``case``."""
+    text = resources.files("engine").joinpath("schema", f"{name}.schema.json").read_text()
+    return dict(json.loads(text))
+
+
+def schema_errors(document: Document, schema_name: str) -> list[RulesError]:
+    """Every schema violation in ``document``, each with its line."""
+    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    found = sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path))
+    return [
+        RuleParseError(_describe(error), document.location(tuple(error.absolute_path)))
+        for error in found
+    ]
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """The most specific message: for ``oneOf`` the best-matching branch's problem."""
+    if error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        if best is not None:
+            return best.message
+    return error.message
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files of a folder, in a stable order."""
+    return sorted(
+        path for path in directory.rglob("*.yaml")
+        if path.name not in (PARAMS_FILE, CATALOGUE_FILE)
+        and TESTS_DIR not in path.relative_to(directory).parts[:-1]
+    )
+
+
+def load_ruleset(directory: str | Path) -> Ruleset:
+    """Load and check a whole rules folder; every problem found is reported at once."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise RuleParseError("not a rules folder", Location(str(root)))
+    errors: list[RulesError] = []
+    params_doc = _read(root / PARAMS_FILE, root, "params", errors)
+    catalogue_doc = _read(root / CATALOGUE_FILE, root, "catalogue", errors)
+    rule_docs = [_read(path, root, "rule", errors) for path in rule_files(root)]
+    if errors:
+        raise RuleParseErrors(errors)
+    assert params_doc and catalogue_doc
+    params: dict[str, Any] = params_doc.data
+    rules = []
+    for document in rule_docs:
+        assert document is not None
+        try:
+            rules.append(_build_rule(document, params))
+        except RulesError as exc:
+            errors.append(exc)
+    errors += _duplicate_ids(rules)
+    if errors:
+        raise RuleParseErrors(errors)
+    catalogue, titles = _catalogue(catalogue_doc.data)
+    return Ruleset(
+        version=_version(root, [params_doc, catalogue_doc, *rule_docs]),
+        rules=tuple(sorted(rules, key=lambda r: _rule_order(r.rule_id))),
+        params=params, catalogue=catalogue, catalogue_titles=titles, directory=str(root),
+    )
+
+
+def _read(path: Path, root: Path, schema_name: str, errors: list[RulesError]) -> Document | None:
+    display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    display = f"{root.name}/{display}"
+    if not path.exists():
+        errors.append(RuleParseError("file is missing", Location(display)))
+        return None
+    try:
+        document = load(path, display)
+    except RulesError as exc:
+        errors.append(exc)
+        return None
+    if document.data is None:
+        errors.append(RuleParseError("file is empty", Location(display, 1)))
+        return None
+    problems = schema_errors(document, schema_name)
+    errors.extend(problems)
+    return None if problems else document
+
+
+def _rule_order(rule_id: str) -> tuple[int, str]:
+    prefixes = ["GC", "MO", "ES", "LS"]
+    prefix = rule_id[:2]
+    return (prefixes.index(prefix) if prefix in prefixes else len(prefixes), rule_id)
+
+
+def _duplicate_ids(rules: list[Rule]) -> list[RulesError]:
+    seen: dict[str, str] = {}
+    errors: list[RulesError] = []
+    for rule in rules:
+        if rule.rule_id in seen:
+            errors.append(RuleCompileError(
+                f"rule id {rule.rule_id} is also defined in {seen[rule.rule_id]}",
+                Location(rule.source, 1),
+            ))
+        seen[rule.rule_id] = rule.source
+    return errors
+
+
+def _version(root: Path, documents: list[Document | None]) -> str:
+    digest = hashlib.sha256()
+    for document in documents:
+        assert document is not None
+        digest.update(document.file.encode())
+        digest.update(json.dumps(document.data, sort_keys=True, default=str).encode())
+    return f"rules-{digest.hexdigest()[:12]}"
+
+
+def _catalogue(data: Mapping[str, Any]) -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, str], str]]:
+    catalogue: dict[str, tuple[str, ...]] = {}
+    titles: dict[tuple[str, str], str] = {}
+    for entry in data["lenses"]:
+        catalogue[entry["lens"]] = tuple(area["code"] for area in entry["areas"])
+        for area in entry["areas"]:
+            titles[(entry["lens"], area["code"])] = area["title"]
+    return catalogue, titles
+
+
+# ------------------------------------------------------------ rule building
+
+
+class _RuleBuilder:
+    """Turns one schema-valid rule document into a :class:`Rule`."""
+
+    def __init__(self, document: Document, params: Mapping[str, Any]) -> None:
+        self.document = document
+        self.params = params
+        self.params_used: list[str] = []
+
+    def error(self, message: str, path: PathKey) -> RuleCompileError:
+        return RuleCompileError(message, self.document.location(path))
+
+    def resolve(self, value: Any, path: PathKey = ()) -> Any:
+        """Substitute ``{param: NAME}`` with the parameter's value."""
+        if isinstance(value, dict) and "param" in value:
+            name = value["param"]
+            if name not in self.params:
+                raise self.error(f"unknown parameter {name!r} (not in {PARAMS_FILE})", path)
+            if name not in self.params_used:
+                self.params_used.append(name)
+            return self.params[name]
+        return value
+
+    def build(self) -> Rule:
+        data = self.document.data
+        if "triggers" in data:
+            triggers = tuple(
+                self.trigger(t, ("triggers", i)) for i, t in enumerate(data["triggers"])
+            )
+        else:
+            triggers = (self.trigger(data, ()),)
+        return Rule(
+            rule_id=data["id"], title=data["title"], lens=data["lens"],
+            severity=data.get("severity"), framework_ref=data["framework_ref"],
+            description=" ".join(data["description"].split()), triggers=triggers,
+            source=self.document.file, params_used=tuple(self.params_used),
+        )
+
+    def trigger(self, data: Mapping[str, Any], path: PathKey) -> Trigger:
+        kind = data["applies_to"]
+        condition = self.condition(data["when"], kind, (*path, "when"))
+        because = tuple(
+            self.because(name, value, kind, (*path, "because", name))
+            for name, value in (data.get("because") or {}).items()
+        )
+        names = {item.name for item in because}
+        message = data.get("message")
+        if message is not None:
+            self.template(message, kind, names, (*path, "message"))
+        actions = tuple(
+            self.action(a, kind, names, (*path, "actions", i))
+            for i, a in enumerate(data.get("actions") or [])
+        )
+        if message is None and not actions:
+            raise self.error("a trigger needs a message (a finding) or actions", path)
+        if message is not None and self.document.data.get("severity") is None:
+            raise self.error("a rule whose trigger gives a finding needs a severity", path)
+        return Trigger(kind, condition, message, because, actions)
+
+    def condition(self, node: Mapping[str, Any], kind: str, path: PathKey) -> conditions.Condition:
+        self._check_condition(node, kind, path)
+        return conditions.parse(node, lambda value: self.resolve(value, path))
+
+    def _check_condition(self, node: Mapping[str, Any], kind: str, path: PathKey) -> None:
+        for mode in ("all", "any", "none"):
+            if mode in node:
+                for i, item in enumerate(node[mode]):
+                    self._check_condition(item, kind, (*path, mode, i))
+                return
+        op = next(key for key in node if key in conditions.OPERATORS)
+        value = self.resolve(node[op], (*path, op))
+        if op in conditions.MEMBERSHIP and not isinstance(value, list):
+            raise self.error(f"'{op}' needs a list, parameter gives {value!r}", (*path, op))
+        if op not in conditions.MEMBERSHIP and isinstance(value, (list, dict)):
+            raise self.error(f"'{op}' needs a single value, got {value!r}", (*path, op))
+        if "field" in node:
+            self.field(kind, node["field"], conditions_only=True, path=(*path, "field"))
+        else:
+            function = "count" if "count" in node else "share"
+            self.aggregate(node[function], kind, (*path, function))
+
+    def aggregate(self, node: Mapping[str, Any], kind: str, path: PathKey) -> str:
+        collection = node["of"]
+        item_kind = facts.COLLECTIONS.get(kind, {}).get(collection)
+        if item_kind is None:
+            known = ", ".join(facts.COLLECTIONS.get(kind, {})) or "none"
+            raise self.error(
+                f"facts of kind {kind!r} have no collection {collection!r} (known: {known})",
+                (*path, "of"),
+            )
+        for part in ("where", "among"):
+            if part in node:
+                self._check_condition(node[part], item_kind, (*path, part))
+                self._no_nested_aggregates(node[part], (*path, part))
+        return item_kind
+
+    def _no_nested_aggregates(self, node: Mapping[str, Any], path: PathKey) -> None:
+        for mode in ("all", "any", "none"):
+            if mode in node:
+                for i, item in enumerate(node[mode]):
+                    self._no_nested_aggregates(item, (*path, mode, i))
+                return
+        if "field" not in node:
+            raise self.error("count/share cannot be nested inside where/among", path)
+
+    def field(self, kind: str, name: str, path: PathKey, conditions_only: bool = False,
+              wanted: str | None = None) -> str:
+        kind_fields = facts.KINDS[kind]
+        if name not in kind_fields:
+            raise self.error(
+                f"facts of kind {kind!r} have no field {name!r} "
+                f"(known: {', '.join(sorted(kind_fields))})", path,
+            )
+        field_type = kind_fields[name]
+        if conditions_only and field_type not in facts.CONDITION_TYPES:
+            raise self.error(f"field {name!r} is a {field_type}; conditions take str, num, bool",
+                             path)
+        if wanted and field_type != wanted:
+            raise self.error(f"field {name!r} is a {field_type}, a {wanted} is needed", path)
+        return name
+
+    def because(self, name: str, value: Any, kind: str, path: PathKey) -> BecauseItem:
+        if isinstance(value, str):
+            return BecauseItem(name, "field", field_name=self.field(kind, value, path))
+        if "param" in value:
+            return BecauseItem(name, "value", value=self.resolve(value, path))
+        function = "count" if "count" in value else "list"
+        item_kind = self.aggregate(value[function], kind, (*path, function))
+        aggregate = conditions.Aggregate(
+            "count", value[function]["of"],
+            self._parse_optional(value[function].get("where")),
+        )
+        if function == "count":
+            return BecauseItem(name, "count", aggregate=aggregate)
+        shown = self.field(item_kind, value["show"], (*path, "show"))
+        return BecauseItem(name, "list", field_name=shown, aggregate=aggregate)
+
+    def _parse_optional(self, node: Mapping[str, Any] | None) -> conditions.Condition | None:
+        return None if node is None else conditions.parse(node, self.resolve)
+
+    def template(self, text: str, kind: str, because: set[str], path: PathKey) -> None:
+        """Placeholders must be plain names of fact fields or ``because`` entries."""
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise self.error(f"bad template: {exc}", path) from exc
+        for _, name, spec, conversion in parsed:
+            if name is None:
+                continue
+            if spec or conversion or name not in facts.KINDS[kind] and name not in because:
+                raise self.error(
+                    f"template placeholder {{{name}}} is not a field of {kind!r} "
+                    "or a 'because' name", path,
+                )
+
+    def due(self, node: Mapping[str, Any], kind: str, path: PathKey) -> DueSpec:
+        op = next(iter(node))
+        base_node = node[op]
+        if isinstance(base_node, str):
+            base: str | DueSpec = self.field(kind, base_node, (*path, op), wanted="date")
+        else:
+            base = self.due(base_node, kind, (*path, op))
+        amount_key = {"working_days_after": "days", "days_after": "days",
+                      "months_after": "months"}.get(op)
+        amount = 0
+        if amount_key:
+            amount = self.resolve(node[amount_key], (*path, amount_key))
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                raise self.error(f"{amount_key} must be a whole number >= 0, got {amount!r}",
+                                 (*path, amount_key))
+        return DueSpec(op, base, amount)
+
+    def action(self, node: Mapping[str, Any], kind: str, because: set[str],
+               path: PathKey) -> ActionSpec:
+        owner_id = node.get("owner_id")
+        if owner_id:
+            self.field(kind, owner_id, (*path, "owner_id"))
+        escalated_from = node.get("escalated_from")
+        if escalated_from:
+            self.field(kind, escalated_from, (*path, "escalated_from"))
+        self.field(kind, node["subject"]["id"], (*path, "subject", "id"))
+        self.template(node["detail"], kind, because, (*path, "detail"))
+        self.template(node["key"], kind, because, (*path, "key"))
+        return ActionSpec(
+            kind=node["kind"], owner_role=node.get("owner_role"), owner_id_field=owner_id,
+            due=self.due(node["due"], kind, (*path, "due")),
+            subject_type=node["subject"]["type"], subject_id_field=node["subject"]["id"],
+            detail=" ".join(node["detail"].split()), key=node["key"],
+            escalated_from_field=escalated_from,
+        )
+
+
+def _build_rule(document: Document, params: Mapping[str, Any]) -> Rule:
+    return _RuleBuilder(document, params).build()
+
+
+def iter_params(rule: Rule, params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The parameters a rule uses, with their values (for ``lenses explain``)."""
+    for name in rule.params_used:
+        yield name, params[name]

@@ -1,0 +1,81 @@
+"""Lens scoring of a service performance review (rules.md, "Lens scoring").
+
+Points, bands and caps all come from ``params.yaml``:
+
+- ``lens_points``: points per Ofsted grade;
+- ``lens_bands``: ``[{min_score, judgement}]``, highest first; below the last
+  band the judgement is ``lens_floor_judgement``;
+- an area of a lens judged ``lens_area_cap_grade`` caps that lens at
+  ``lens_cap_judgement``; a lens judged ``lens_area_cap_grade`` caps the
+  overall likewise; a lens in ``limiting_lenses`` judged INADEQUATE makes the
+  overall INADEQUATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .model import LensScore, ReviewJudgement
+
+OVERALL = "OVERALL"
+
+
+def _band(score: float, params: Mapping[str, Any]) -> str:
+    for band in params["lens_bands"]:
+        if score >= band["min_score"]:
+            return str(band["judgement"])
+    return str(params["lens_floor_judgement"])
+
+
+def _rank(judgement: str, params: Mapping[str, Any]) -> int:
+    return int(params["lens_points"][judgement])
+
+
+def _cap(judgement: str, ceiling: str, params: Mapping[str, Any]) -> str:
+    """``judgement`` lowered to ``ceiling`` if it is above it."""
+    return ceiling if _rank(judgement, params) > _rank(ceiling, params) else judgement
+
+
+def score_lens(lens: str, judgements: Sequence[ReviewJudgement], params: Mapping[str, Any]) -> LensScore:
+    """Mean points of the lens's judged areas, banded, then capped."""
+    graded = [j for j in judgements if j.lens == lens and j.grade is not None]
+    if not graded:
+        return LensScore(lens, 0.0, None)
+    points = params["lens_points"]
+    score = round(sum(points[j.grade] for j in graded) / len(graded), 4)
+    judgement = _band(score, params)
+    capping = sorted(j.judgement_area for j in graded if j.grade == params["lens_area_cap_grade"])
+    capped = _cap(judgement, params["lens_cap_judgement"], params)
+    limited_by = ""
+    if capping and capped != judgement:
+        limited_by = f"{params['lens_area_cap_grade']} area: {', '.join(capping)}"
+        judgement = capped
+    return LensScore(lens, score, judgement, limited_by)
+
+
+def score_overall(lenses: Sequence[LensScore], params: Mapping[str, Any]) -> LensScore:
+    """Mean of the lens scores, banded, then capped by inadequate or limiting lenses."""
+    scored = [s for s in lenses if s.judgement is not None]
+    if not scored:
+        return LensScore(OVERALL, 0.0, None)
+    score = round(sum(s.score for s in scored) / len(scored), 4)
+    judgement = _band(score, params)
+    cap_grade = params["lens_area_cap_grade"]
+    limiting = sorted(s.lens for s in scored if s.lens in params["limiting_lenses"]
+                      and s.judgement == cap_grade)
+    weak = sorted(s.lens for s in scored if s.judgement == cap_grade)
+    if limiting and judgement != cap_grade:
+        return LensScore(OVERALL, score, cap_grade, f"limiting lens {cap_grade}: {', '.join(limiting)}")
+    capped = _cap(judgement, params["lens_cap_judgement"], params)
+    if weak and capped != judgement:
+        return LensScore(OVERALL, score, capped, f"lens {cap_grade}: {', '.join(weak)}")
+    return LensScore(OVERALL, score, judgement)
+
+
+def score_review(
+    judgements: Sequence[ReviewJudgement], lenses: Sequence[str], params: Mapping[str, Any]
+) -> tuple[list[LensScore], LensScore]:
+    """Each lens's score and the overall score."""
+    scores = [score_lens(lens, judgements, params) for lens in lenses]
+    return scores, score_overall(scores, params)
