@@ -5,8 +5,8 @@ between records, history) is computed here, before anything reaches the
 inference engine. ``KINDS`` documents every field a rule may use; a rule
 that names another field fails to load.
 
-Field types: ``str`` (unset enums are "UNSET", missing grades of a provider
-"NONE"), ``num``, ``bool`` may be used in conditions; ``date`` and ``list``
+Field types: ``str`` (unset enums are "UNSET"; a provider never inspected is
+"NEVER_INSPECTED"), ``num``, ``bool`` may be used in conditions; ``date`` and ``list``
 only in due dates, messages and ``because``.
 """
 
@@ -33,7 +33,7 @@ from .model import (
 )
 
 UNSET = "UNSET"
-NONE = "NONE"
+NEVER_INSPECTED = "NEVER_INSPECTED"
 GRADED = frozenset({"EXCEEDS_GOOD", "MEETS_GOOD", "DOES_NOT_MEET_GOOD"})
 
 _AUDIT_CONTEXT = {
@@ -308,7 +308,7 @@ def inspection_facts(data: InspectionInput) -> list[Fact]:
     facts = [Fact("inspection", "inspection", {
         "inspection_id": inspection.inspection_id, "provider_id": inspection.provider_id,
         "provider_name": inspection.provider_name, "grade": inspection.grade,
-        "previous_grade": data.previous_grade or NONE,
+        "previous_grade": data.previous_grade or NEVER_INSPECTED,
         "inspected_on": inspection.inspected_on, "published_on": inspection.published_on,
         "rated_on": inspection.rated_on, "placed_children": len(placed),
     })]
@@ -330,7 +330,7 @@ def placement_facts(data: PlacementInput) -> list[Fact]:
     missing = placement.checks.missing()
     return [Fact("placement", "placement", {
         "placement_id": placement.placement_id, "case_ref": placement.case_ref,
-        "provider_id": placement.provider_id, "provider_grade": data.provider_grade or NONE,
+        "provider_id": placement.provider_id, "provider_grade": data.provider_grade or NEVER_INSPECTED,
         "start_on": placement.start_on, "end_on": placement.end_on,
         "ended": placement.end_on is not None, "missing_checks_count": len(missing),
         "missing_checks": list(missing), "social_worker_id": placement.social_worker_id,

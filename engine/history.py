@@ -1,4 +1,4 @@
-"""Summarise earlier audits into the history facts the rules need.
+"""Summarise stored records into the history inputs the rules need.
 
 The server gathers the same summary with indexed queries; this plain
 version serves ``lenses eval --history`` and the tests, and defines what the
@@ -12,7 +12,20 @@ from datetime import date, timedelta
 from typing import Any
 
 from . import dates
-from .model import AT_LEAST_GOOD, Audit, AuditHistory, Calibration, ConcernCase, EarlierAudit
+from .model import (
+    AT_LEAST_GOOD,
+    Audit,
+    AuditHistory,
+    Calibration,
+    ConcernCase,
+    EarlierAudit,
+    Inspection,
+    InspectionInput,
+    Placement,
+    PlacementInput,
+    ReviewEvidence,
+    ServiceReview,
+)
 
 
 def deep_dive_window(completed_on: date, params: Mapping[str, Any]) -> tuple[date, date]:
@@ -88,4 +101,64 @@ def _calibration(audit: Audit, others: list[Audit], params: Mapping[str, Any]) -
         auditor_good=sum(1 for o in mine if o.overall_grade in AT_LEAST_GOOD),
         others_audits=len(theirs),
         others_good=sum(1 for o in theirs if o.overall_grade in AT_LEAST_GOOD),
+    )
+
+
+def latest_grade_on(
+    inspections: Iterable[Inspection], provider_id: str, day: date,
+    excluding: str = "",
+) -> str | None:
+    """The provider's latest Ofsted grade rated on or before ``day`` (None if never)."""
+    rated = [
+        i for i in inspections
+        if i.provider_id == provider_id and i.rated_on <= day and i.inspection_id != excluding
+    ]
+    if not rated:
+        return None
+    return max(rated, key=lambda i: (i.rated_on, i.inspection_id)).grade
+
+
+def inspection_input(
+    inspection: Inspection, inspections: Iterable[Inspection], placements: Iterable[Placement]
+) -> InspectionInput:
+    """ES-04/ES-07 input: the previous grade and the provider's placements."""
+    return InspectionInput(
+        inspection=inspection,
+        previous_grade=latest_grade_on(
+            inspections, inspection.provider_id, inspection.rated_on, inspection.inspection_id
+        ),
+        placements=tuple(p for p in placements if p.provider_id == inspection.provider_id),
+    )
+
+
+def placement_input(placement: Placement, inspections: Iterable[Inspection]) -> PlacementInput:
+    """ES-05/ES-06 input: the provider's latest grade on the start date."""
+    return PlacementInput(
+        placement, latest_grade_on(inspections, placement.provider_id, placement.start_on)
+    )
+
+
+def review_evidence(
+    review: ServiceReview,
+    audits: Iterable[Audit],
+    placements: Iterable[Placement],
+    inspections: Iterable[Inspection],
+) -> ReviewEvidence:
+    """LS-05/LS-06 evidence: the service area's completed audits in the period, and
+    its children placed at the period's end with a provider graded INADEQUATE."""
+    inspections = list(inspections)
+    in_period = [
+        a for a in audits
+        if a.service_area == review.service_area and a.completed and a.completed_on is not None
+        and review.period_start <= a.completed_on <= review.period_end
+    ]
+    inadequate = [
+        p for p in placements
+        if p.service_area == review.service_area and p.active_on(review.period_end)
+        and latest_grade_on(inspections, p.provider_id, review.period_end) == "INADEQUATE"
+    ]
+    return ReviewEvidence(
+        audits_completed=len(in_period),
+        audits_good_or_better=sum(1 for a in in_period if a.effective_grade in AT_LEAST_GOOD),
+        inadequate_provider_placements=len(inadequate),
     )

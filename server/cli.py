@@ -1,0 +1,198 @@
+"""The ``lenses`` command: run, test, check and explain rules locally, and serve.
+
+Every command that reads rules takes ``--rules DIR`` (default
+``$LENSES_RULES_DIR`` or ``rules``). Exit codes: 0 success, 1 a test or
+check failed, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from google.protobuf import json_format
+
+from engine import RulesEngine, RulesError
+from engine.evaluate import Evaluation
+from engine.loader import load_ruleset
+
+from . import inputs, rule_cases
+from .local import evaluate_record
+
+
+def _rules_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("LENSES_RULES_DIR") or "rules")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lenses", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    evaluate = commands.add_parser("eval", help="evaluate request files with no server")
+    evaluate.add_argument("files", nargs="+", type=Path)
+    evaluate.add_argument("--rules", help="rules folder")
+    evaluate.add_argument("--history", type=Path, help="earlier records for the history rules")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--as-of", type=date.fromisoformat,
+                          help="date that sets 'overdue' on actions (default: today)")
+
+    test = commands.add_parser("test", help="run the rule test cases of a rules folder")
+    test.add_argument("directory", nargs="?", help="rules folder (default: --rules)")
+    test.add_argument("--rules", help="rules folder")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+
+    check = commands.add_parser("check", help="validate rule files and parameters")
+    check.add_argument("directory", nargs="?", help="rules folder (default: --rules)")
+    check.add_argument("--rules", help="rules folder")
+
+    explain = commands.add_parser("explain", help="a rule's text, parameters, source and tests")
+    explain.add_argument("rule_id")
+    explain.add_argument("--rules", help="rules folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lenses`` command."""
+    args = _parser().parse_args(argv)
+    handlers = {"eval": cmd_eval, "test": cmd_test, "check": cmd_check, "explain": cmd_explain}
+    try:
+        return handlers[args.command](args, sys.stdout)
+    except RulesError as exc:
+        print(f"lenses: rules error:\n{exc}", file=sys.stderr)
+        return 2
+    except inputs.InputFileError as exc:
+        print(f"lenses: {exc}", file=sys.stderr)
+        return 2
+
+
+# ----------------------------------------------------------------- eval
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    """One evaluation per file, in file order."""
+    engine = RulesEngine.from_directory(_rules_dir(args.rules))
+    history = inputs.read_history(args.history)
+    as_of = args.as_of or date.today()
+    for path in args.files:
+        kind, _message, record = inputs.read_request(path)
+        evaluation, response = evaluate_record(engine, kind, record, history, as_of)
+        if args.format == "json":
+            out.write(json_format.MessageToJson(response, indent=None, sort_keys=True) + "\n")
+        else:
+            out.write(text_report(path, kind, record, evaluation))
+    return 0
+
+
+def text_report(path: Path, kind: str, record: object, evaluation: Evaluation) -> str:
+    """A readable report of one evaluation."""
+    lines = [f"{path}: {kind} {_record_id(kind, record)} — ruleset {evaluation.ruleset_version}"]
+    if kind == "audit":
+        lines.append(f"  effective grade: {evaluation.effective_grade or 'unset'}; "
+                     f"ready to complete: {'yes' if evaluation.ready_to_complete else 'no'}")
+    for score in evaluation.lens_scores:
+        capped = f" (capped: {score.limited_by})" if score.limited_by else ""
+        lines.append(f"  {score.lens}: {score.score:.2f} {score.judgement}{capped}")
+    if evaluation.overall:
+        o = evaluation.overall
+        capped = f" (capped: {o.limited_by})" if o.limited_by else ""
+        lines.append(f"  overall: {o.score:.2f} {o.judgement}{capped}")
+    if not evaluation.findings:
+        lines.append("  no findings")
+    for finding in evaluation.findings:
+        area = f" [{finding.area}]" if finding.area else ""
+        lines.append(f"  {finding.severity or '':8} {finding.rule_id}{area}: {finding.message}")
+        because = "; ".join(f"{k}={v}" for k, v in finding.because.items())
+        lines.append(f"           because: {because}")
+        lines.append(f"           source: {finding.framework_ref}")
+    for action in evaluation.actions:
+        owner = f"{action.owner_role or 'owner'} {action.owner_id}".strip()
+        lines.append(f"  action   {action.rule_id} {action.kind} → {owner}, due {action.due_on}: "
+                     f"{action.detail}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _record_id(kind: str, record: object) -> str:
+    attribute = {"audit": "audit_id", "inspection": "inspection_id", "placement": "placement_id",
+                 "rating": "rating_id", "review": "review_id"}[kind]
+    identifier = str(getattr(record, attribute))
+    if hasattr(record, "revision"):
+        identifier += f" rev {record.revision}"
+    return identifier
+
+
+# ----------------------------------------------------------------- test
+
+
+def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
+    """Run every rule case; print each failure with the difference."""
+    directory = _rules_dir(args.directory or args.rules)
+    engine = RulesEngine.from_directory(directory)
+    results = rule_cases.run_all(engine, directory)
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        if not result.passed:
+            out.write(f"FAIL {result.title()}\n")
+            for problem in result.problems:
+                out.write(f"     {problem}\n")
+        elif args.verbose:
+            out.write(f"ok   {result.title()}\n")
+    out.write(f"{len(results) - len(failed)} passed, {len(failed)} failed\n")
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- check
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Validate a rules folder (and its test cases); name file, line and problem."""
+    directory = _rules_dir(args.directory or args.rules)
+    try:
+        ruleset = load_ruleset(directory)
+        cases = list(rule_cases.load_cases(directory))
+    except RulesError as exc:
+        errors = getattr(exc, "errors", [exc])
+        for error in errors:
+            out.write(f"{error}\n")
+        out.write(f"{len(errors)} problem(s)\n")
+        return 1
+    out.write(f"{directory}: {len(ruleset.rules)} rules, {len(ruleset.params)} parameters, "
+              f"{len(cases)} test cases — ok (version {ruleset.version})\n")
+    return 0
+
+
+# -------------------------------------------------------------- explain
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    """Print a rule, its parameters, its source and the cases that cover it."""
+    directory = _rules_dir(args.rules)
+    ruleset = load_ruleset(directory)
+    try:
+        rule = ruleset.rule(args.rule_id)
+    except KeyError:
+        known = ", ".join(r.rule_id for r in ruleset.rules)
+        print(f"lenses: no rule {args.rule_id!r}; rules are {known}", file=sys.stderr)
+        return 2
+    out.write(f"{rule.rule_id} {rule.title} ({rule.lens}, {rule.severity or 'action only'})\n")
+    out.write(f"  {rule.description}\n")
+    out.write(f"  source: {rule.framework_ref}\n  file: {rule.source}\n")
+    for trigger in rule.triggers:
+        kinds = ", ".join(a.kind for a in trigger.actions) or "none"
+        out.write(f"  on {trigger.applies_to}: finding {'yes' if trigger.message else 'no'}; "
+                  f"actions {kinds}\n")
+    for name in rule.params_used:
+        out.write(f"  param {name} = {ruleset.params[name]}\n")
+    covering = [c for c in rule_cases.load_cases(directory) if rule.rule_id in c.rule_ids()]
+    out.write(f"  tests ({len(covering)}):\n")
+    for case in covering:
+        out.write(f"    {case.file}:{case.line} {case.note}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

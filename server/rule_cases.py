@@ -1,0 +1,317 @@
+"""Rule test cases as data (``rules/tests/*.yaml``), run by ``lenses test`` and pytest.
+
+A case file lists cases; each has a ``note``, an ``input`` (an API request
+body, or a patch of a named fixture given by ``base``), optional ``history``
+and ``summary``, or a ``sweep``, and ``want``: findings that must be there,
+rule ids that must be ``absent``, ``actions`` that must be there (matching
+only the keys given), ``no_actions``, ``ready_to_complete``, ``lens_scores``.
+
+Patches merge into the fixture: mappings merge key by key (``null`` deletes),
+lists of areas or judgements merge by their code when the patch is a mapping
+(``areas: {RISK: {grade: GRADE_DOES_NOT_MEET_GOOD}}``), other values replace.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from engine import history as summaries
+from engine import model
+from engine.errors import RulesError
+from engine.evaluate import RulesEngine
+from engine.loader import TESTS_DIR, schema_errors
+from engine.yamlsource import Document, load
+
+from . import inputs
+from .local import evaluate_record
+
+FIXTURES_FILE = "fixtures.yaml"
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case; ``problems`` is empty when it passed."""
+
+    file: str
+    line: int
+    note: str
+    rule: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def title(self) -> str:
+        return f"{self.file}:{self.line} [{self.rule}] {self.note}"
+
+
+@dataclass
+class Case:
+    """One case with where it came from."""
+
+    file: str
+    line: int
+    rule: str
+    data: dict[str, Any]
+    fixtures: Mapping[str, Any]
+
+    @property
+    def note(self) -> str:
+        return str(self.data["note"])
+
+    def rule_ids(self) -> set[str]:
+        """Every rule id the case's ``want`` mentions (for ``lenses explain``)."""
+        want = self.data["want"]
+        ids = {f if isinstance(f, str) else f["rule_id"] for f in want.get("findings", [])}
+        ids |= set(want.get("absent", []))
+        ids |= {a["rule_id"] for a in want.get("actions", []) if a.get("rule_id")}
+        return ids | ({self.rule} if self.rule else set())
+
+
+# -------------------------------------------------------------- loading
+
+
+def case_files(rules_dir: Path) -> list[Path]:
+    """The case files of a rules folder."""
+    return sorted(p for p in (rules_dir / TESTS_DIR).glob("*.yaml") if p.name != FIXTURES_FILE)
+
+
+def load_cases(rules_dir: Path) -> Iterator[Case]:
+    """Every case of every case file; a malformed file raises RulesError with its line."""
+    fixtures = _fixtures(rules_dir)
+    for path in case_files(rules_dir):
+        document = load(path, str(path.relative_to(rules_dir.parent)))
+        problems = schema_errors(document, "case")
+        if problems:
+            raise problems[0]
+        yield from _cases(document, fixtures)
+
+
+def _fixtures(rules_dir: Path) -> Mapping[str, Any]:
+    path = rules_dir / TESTS_DIR / FIXTURES_FILE
+    return load(path).data if path.exists() else {"fixtures": {}, "history_bases": {}}
+
+
+def _cases(document: Document, fixtures: Mapping[str, Any]) -> Iterator[Case]:
+    rule = document.data.get("rule", "")
+    for index, data in enumerate(document.data["cases"]):
+        line = document.lines.get(("cases", index), 1)
+        yield Case(document.file, line, rule, data, fixtures)
+
+
+# -------------------------------------------------------------- merging
+
+
+def merge(base: Any, patch: Any) -> Any:
+    """``patch`` applied to ``base`` (see the module docstring)."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        result = copy.deepcopy(base)
+        for key, value in patch.items():
+            if value is None:
+                result.pop(key, None)
+            else:
+                result[key] = merge(result.get(key), value)
+        return result
+    if isinstance(base, list) and isinstance(patch, dict):
+        return _merge_keyed(base, patch)
+    return copy.deepcopy(patch)
+
+
+def _item_key(item: Mapping[str, Any]) -> str:
+    if "area" in item:
+        return str(item["area"]).removeprefix("AREA_")
+    lens = str(item.get("lens", "")).removeprefix("LENS_")
+    return f"{lens}/{item.get('judgementArea', '')}"
+
+
+def _merge_keyed(base: list[Any], patch: Mapping[str, Any]) -> list[Any]:
+    result = [copy.deepcopy(item) for item in base]
+    for key, value in patch.items():
+        key = str(key).removeprefix("AREA_")
+        index = next((i for i, item in enumerate(result) if _item_key(item) == key), None)
+        if value is None:
+            if index is not None:
+                del result[index]
+        elif index is None:
+            result.append(copy.deepcopy(value))
+        else:
+            result[index] = merge(result[index], value)
+    return result
+
+
+# -------------------------------------------------------------- running
+
+
+def run_case(engine: RulesEngine, case: Case) -> CaseResult:
+    """Evaluate one case and compare with its ``want``."""
+    result = CaseResult(case.file, case.line, case.note, case.rule)
+    try:
+        evaluation = _evaluate(engine, case)
+    except (RulesError, inputs.InputFileError, KeyError, ValueError) as exc:
+        result.problems.append(f"could not evaluate: {exc}")
+        return result
+    result.problems.extend(_compare(case.data["want"], evaluation))
+    return result
+
+
+def run_all(engine: RulesEngine, rules_dir: Path) -> list[CaseResult]:
+    """Every case of a rules folder."""
+    return [run_case(engine, case) for case in load_cases(rules_dir)]
+
+
+def _body(case: Case) -> Any:
+    body = case.data.get("input", {})
+    if "base" in case.data:
+        body = merge(case.fixtures["fixtures"][case.data["base"]], body)
+    return body
+
+
+def _evaluate(engine: RulesEngine, case: Case) -> model.Evaluation:
+    if "sweep" in case.data:
+        return engine.evaluate_sweep(_sweep(case.data["sweep"]))
+    body = _body(case)
+    where = case.file
+    kind = inputs.request_kind(body, where)
+    message = inputs.parse_message(body, inputs.REQUESTS[kind], where)
+    record = inputs.convert_record(kind, message, where)
+    history = inputs.history_from_data(_history(case), where)
+    summary = case.data.get("summary")
+    if summary and kind == "audit":
+        return engine.evaluate_audit(record, _audit_history(engine, record, history, summary))
+    if summary and kind == "review" and "evidence" in summary:
+        evidence = model.ReviewEvidence(**summary["evidence"])
+        return engine.evaluate_review(model.ReviewInput(record, evidence))
+    return evaluate_record(engine, kind, record, history)[0]
+
+
+def _history(case: Case) -> dict[str, list[Any]]:
+    bases = case.fixtures.get("history_bases", {})
+    history: dict[str, list[Any]] = {}
+    for group, items in (case.data.get("history") or {}).items():
+        base_name = bases.get(group)
+        base = case.fixtures["fixtures"][base_name] if base_name else None
+        record_base = next(iter(base.values())) if base else {}
+        history[group] = [merge(record_base, item) for item in items]
+    return history
+
+
+def _audit_history(engine: RulesEngine, audit: model.Audit, history: inputs.History,
+                   summary: Mapping[str, Any]) -> model.AuditHistory:
+    gathered = summaries.summarise(audit, history.audits, engine.params)
+    changes: dict[str, Any] = {}
+    if "calibration" in summary:
+        changes["calibration"] = model.Calibration(**summary["calibration"])
+    if "open_deep_dive_areas" in summary:
+        changes["open_deep_dive_areas"] = frozenset(summary["open_deep_dive_areas"])
+    if "calibration_review_open" in summary:
+        changes["calibration_review_open"] = summary["calibration_review_open"]
+    return dataclasses.replace(gathered, **changes)
+
+
+def _sweep(data: Mapping[str, Any]) -> model.SweepInput:
+    def day(value: Any) -> date:
+        return date.fromisoformat(str(value))
+
+    actions = tuple(
+        model.OpenAction(
+            action_id=a["action_id"], kind=a["kind"], due_on=day(a["due_on"]),
+            origin_on=day(a.get("origin_on", a["due_on"])), escalated=a.get("escalated", False),
+            owner_id=a.get("owner_id", ""), audit_id=a.get("audit_id", ""),
+            case_ref=a.get("case_ref", ""), service_area=a.get("service_area", ""),
+        )
+        for a in data.get("open_actions", [])
+    )
+    panels = tuple(
+        model.ServiceAreaPanel(p["service_area"], day(p["panel_on"]),
+                               p.get("review_due_open", False))
+        for p in data.get("panels", [])
+    )
+    return model.SweepInput(day(data["as_of"]), actions, panels)
+
+
+# ------------------------------------------------------------ comparing
+
+
+def _compare(want: Mapping[str, Any], evaluation: model.Evaluation) -> list[str]:
+    problems: list[str] = []
+    fired = sorted({f.rule_id for f in evaluation.findings})
+    acted = sorted({a.rule_id for a in evaluation.actions})
+    for expected in want.get("findings", []):
+        spec = {"rule_id": expected} if isinstance(expected, str) else expected
+        if not any(_finding_matches(spec, f) for f in evaluation.findings):
+            problems.append(f"expected finding {_show(spec)}; findings were {_findings(evaluation)}")
+    for rule_id in want.get("absent", []):
+        if rule_id in fired or rule_id in acted:
+            problems.append(f"expected no {rule_id}, but it fired: {_findings(evaluation)} "
+                            f"actions {_actions(evaluation)}")
+    for expected in want.get("actions", []):
+        if not any(_action_matches(expected, a) for a in evaluation.actions):
+            problems.append(f"expected action {_show(expected)}; actions were {_actions(evaluation)}")
+    if want.get("no_actions") and evaluation.actions:
+        problems.append(f"expected no actions; got {_actions(evaluation)}")
+    if "ready_to_complete" in want and evaluation.ready_to_complete != want["ready_to_complete"]:
+        problems.append(f"expected ready_to_complete={want['ready_to_complete']}")
+    problems.extend(_compare_scores(want.get("lens_scores", {}), evaluation))
+    return problems
+
+
+def _finding_matches(spec: Mapping[str, Any], finding: model.Finding) -> bool:
+    if finding.rule_id != spec["rule_id"]:
+        return False
+    if "area" in spec and finding.area != str(spec["area"]).removeprefix("AREA_"):
+        return False
+    if "severity" in spec and finding.severity != spec["severity"]:
+        return False
+    return all(finding.because.get(k) == str(v) for k, v in spec.get("because", {}).items())
+
+
+def _action_matches(spec: Mapping[str, Any], action: model.ActionIntent) -> bool:
+    values = {k: _text(v) for k, v in dataclasses.asdict(action).items()}
+    return all(values.get(k) == _text(v) for k, v in spec.items())
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _compare_scores(want: Mapping[str, Any], evaluation: model.Evaluation) -> list[str]:
+    scores = {s.lens: s for s in evaluation.lens_scores}
+    if evaluation.overall is not None:
+        scores["OVERALL"] = evaluation.overall
+    problems = []
+    for lens, expected in want.items():
+        score = scores.get(lens)
+        got = {} if score is None else {
+            "score": score.score, "judgement": score.judgement, "limited_by": score.limited_by}
+        for key, value in expected.items():
+            if key == "score" and score is not None and abs(score.score - float(value)) < 1e-6:
+                continue
+            if key == "limited_by" and score is not None and str(value) in score.limited_by \
+                    and value:
+                continue
+            if got.get(key) != value:
+                problems.append(f"lens {lens}: expected {key}={value!r}, got {got.get(key)!r}")
+    return problems
+
+
+def _show(spec: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in spec.items())
+
+
+def _findings(evaluation: model.Evaluation) -> str:
+    return "[" + ", ".join(
+        f.rule_id + (f"({f.area})" if f.area else "") for f in evaluation.findings) + "]"
+
+
+def _actions(evaluation: model.Evaluation) -> str:
+    return "[" + ", ".join(
+        f"{a.rule_id} {a.kind} due {a.due_on}" for a in evaluation.actions) + "]"
