@@ -116,14 +116,38 @@ def holds(condition: Condition | None, record: Mapping[str, Any]) -> bool:
     Rule conditions themselves are matched by the inference engine; this
     plain evaluation is only used to count and list items of a collection.
     """
+    return predicate(condition)(record)
+
+
+_PREDICATES: dict[Condition | None, Callable[[Mapping[str, Any]], bool]] = {}
+
+
+def predicate(condition: Condition | None) -> Callable[[Mapping[str, Any]], bool]:
+    """``condition`` as a Python function of one record, built once and cached."""
+    cached = _PREDICATES.get(condition)
+    if cached is None:
+        cached = _PREDICATES[condition] = _build_predicate(condition)
+    return cached
+
+
+def _build_predicate(condition: Condition | None) -> Callable[[Mapping[str, Any]], bool]:
     if condition is None:
-        return True
+        return lambda record: True
     if isinstance(condition, Group):
-        results = (holds(item, record) for item in condition.items)
-        return all(results) if condition.mode == "all" else any(results)
-    if not isinstance(condition.subject, str):
+        parts = [_build_predicate(item) for item in condition.items]
+        if condition.mode == "all":
+            return lambda record: all(part(record) for part in parts)
+        return lambda record: any(part(record) for part in parts)
+    name = condition.subject
+    if not isinstance(name, str):
         raise ValueError("aggregates cannot be nested")
-    return compare(record[condition.subject], condition.op, condition.value)
+    op, value = condition.op, condition.value
+    if op in MEMBERSHIP:
+        members = frozenset(value)  # type: ignore[arg-type]
+        if op == "in":
+            return lambda record: record[name] in members
+        return lambda record: record[name] not in members
+    return lambda record: compare(record[name], op, value)
 
 
 def compare(left: Any, op: str, right: Any) -> bool:
@@ -147,10 +171,10 @@ def compare(left: Any, op: str, right: Any) -> bool:
 
 def aggregate(spec: Aggregate, items: Iterable[Mapping[str, Any]]) -> float:
     """The value of a ``count`` or ``share`` over ``items``."""
-    items = list(items)
-    matching = sum(1 for item in items if holds(spec.where, item))
+    where = predicate(spec.where)
     if spec.function == "count":
-        return matching
-    base = [item for item in items if holds(spec.among, item)]
-    matching = sum(1 for item in base if holds(spec.where, item))
+        return sum(1 for item in items if where(item))
+    among = predicate(spec.among)
+    base = [item for item in items if among(item)]
+    matching = sum(1 for item in base if where(item))
     return matching / len(base) if base else 0

@@ -56,6 +56,9 @@ class DurableSession:
         batch = [dict(fact) for fact in facts]
         if not batch:
             return set()
+        if len({fact["id"] for fact in batch}) != len(batch):
+            # Accounting is by id: two facts sharing one could hide a dropped fact.
+            raise EvaluationError("fact ids must be unique within an evaluation")
         with self._lock:
             last_problem = ""
             for attempt in range(MAX_ATTEMPTS):

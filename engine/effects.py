@@ -44,10 +44,8 @@ def because_values(items: Iterable[BecauseItem], fact: Fact) -> dict[str, Any]:
             values[item.name] = item.value
         else:
             assert item.aggregate is not None
-            members = [
-                record for record in fact.collections[item.aggregate.collection]
-                if conditions.holds(item.aggregate.where, record)
-            ]
+            where = conditions.predicate(item.aggregate.where)
+            members = [r for r in fact.collections[item.aggregate.collection] if where(r)]
             values[item.name] = (
                 len(members) if item.source == "count"
                 else [record[item.field_name] for record in members]
@@ -55,9 +53,21 @@ def because_values(items: Iterable[BecauseItem], fact: Fact) -> dict[str, Any]:
     return values
 
 
+class _Rendered(dict):  # type: ignore[type-arg]
+    """Template values rendered on demand: only the placeholders used are formatted."""
+
+    def __init__(self, fields: Mapping[str, Any], because: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.fields = fields
+        self.because = because
+
+    def __missing__(self, key: str) -> str:
+        value = self.because[key] if key in self.because else self.fields[key]
+        return render_value(value, ", ")
+
+
 def _template(text: str, fields: Mapping[str, Any], because: Mapping[str, Any]) -> str:
-    names = {**fields, **because}
-    return text.format_map({k: render_value(v, ", ") for k, v in names.items()})
+    return text.format_map(_Rendered(fields, because))
 
 
 def due_date(spec: DueSpec, fields: Mapping[str, Any]) -> date:

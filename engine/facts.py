@@ -258,6 +258,8 @@ def _area_fields(
 def _concern_fields(audit: Audit, area: str, grade: str, history: AuditHistory) -> dict[str, Any]:
     """ES-03: distinct cases with this area below good in the window, this one included."""
     cases = [c for c in history.concerns.get(area, ()) if c.audit_id != audit.audit_id]
+    if not cases and grade != "DOES_NOT_MEET_GOOD":
+        return {**_NO_CONCERNS, "deep_dive_open": area in history.open_deep_dive_areas}
     if grade == "DOES_NOT_MEET_GOOD" and audit.completed:
         cases = [*cases, _self_as_concern(audit)]
     by_case: dict[str, Any] = {}
@@ -272,6 +274,12 @@ def _concern_fields(audit: Audit, area: str, grade: str, history: AuditHistory) 
         "concern_age_bands": sorted({c.age_band for c in ordered if c.age_band}),
         "deep_dive_open": area in history.open_deep_dive_areas,
     }
+
+
+_NO_CONCERNS: dict[str, Any] = {
+    "concern_cases": 0, "concern_case_refs": [], "concern_audit_ids": [],
+    "concern_strands": [], "concern_age_bands": [],
+}
 
 
 def _self_as_concern(audit: Audit) -> Any:

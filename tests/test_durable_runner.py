@@ -1,0 +1,79 @@
+"""The narrow durable_rules wrapper accounts for every fact (quality.md item 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.compiler import KIND_FIELD, CompiledRuleset
+from engine.durable_runner import DurableSession
+from engine.errors import EvaluationError
+from engine.evaluate import RulesEngine
+from engine.model import AreaJudgement, Audit
+
+_counter = iter(range(1_000_000))
+
+
+def _session(definition: dict, seen: dict[str, str]) -> DurableSession:
+    compiled = CompiledRuleset(
+        name=f"test_runner_{next(_counter)}", version="test", definition=definition,
+        bindings={}, seen_rules=seen,
+    )
+    return DurableSession(compiled)
+
+
+def _fact(fact_id: str, kind: str = "thing", **fields: object) -> dict:
+    return {"id": fact_id, KIND_FIELD: kind, **fields}
+
+
+def test_firings_are_returned_and_or_duplicates_collapsed() -> None:
+    session = _session({
+        "both": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"},
+                                         {"$or": [{"a": 1}, {"b": 1}]}]}}]},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+    }, {"seen_thing": "thing"})
+    # Both branches of the $or hold: durable fires twice, we report once.
+    assert session.run([_fact("x", a=1, b=1), _fact("y", a=0, b=0)]) == {("both", "x")}
+
+
+def test_a_fact_no_rule_matches_is_an_error_not_a_silent_drop() -> None:
+    session = _session({
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+    }, {"seen_thing": "thing"})
+    with pytest.raises(EvaluationError, match="did not account"):
+        session.run([_fact("x"), _fact("y", kind="unknown")])
+
+
+def test_a_fact_the_seen_rule_misses_is_reported() -> None:
+    # A "seen" rule that only matches some facts stands in for a dropped fact.
+    session = _session({
+        "seen_thing": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"keep": 1}]}}]},
+        "other": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+    }, {"seen_thing": "thing"})
+    with pytest.raises(EvaluationError, match="not seen exactly once"):
+        session.run([_fact("x", keep=1), _fact("y", keep=0)])
+
+
+def test_duplicate_ids_are_refused() -> None:
+    session = _session({"seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]}},
+                       {"seen_thing": "thing"})
+    with pytest.raises(EvaluationError, match="unique"):
+        session.run([_fact("x", a=1), _fact("x", a=2)])
+
+
+def test_state_is_reused_cleanly_across_evaluations() -> None:
+    session = _session({
+        "big": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"$gt": {"n": 5}}]}}]},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+    }, {"seen_thing": "thing"})
+    for _ in range(50):
+        assert session.run([_fact("a", n=9), _fact("b", n=1)]) == {("big", "a")}
+
+
+def test_or_in_a_rule_gives_one_finding(engine: RulesEngine) -> None:
+    """GC-05 holds through both branches (blank reason, and RISK never N/A)."""
+    audit = Audit(
+        audit_id="A1", revision=1, status="DRAFT", case_ref="C1", service_area="S",
+        auditor_id="a1", areas=(AreaJudgement("RISK", "NOT_APPLICABLE"),),
+    )
+    gc05 = [f for f in engine.evaluate_audit(audit).findings if f.rule_id == "GC-05"]
+    assert [f.area for f in gc05] == ["RISK"]
