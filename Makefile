@@ -44,7 +44,7 @@ lint: install node ## ruff, mypy and buf lint
 	$(BIN)/mypy
 	npx buf lint proto
 
-test: install ## The whole test suite (what CI runs)
+test: install node ## The whole test suite (what CI runs)
 	$(BIN)/pytest -q
 
 test-rules: install ## Only the rule test cases in rules/tests

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
 MEMBERSHIP = ("in", "not_in")
@@ -62,7 +62,7 @@ class Group:
     items: tuple[Condition, ...]
 
 
-Condition = Union[Test, Group]
+Condition = Test | Group
 
 
 def negate(condition: Condition) -> Condition:

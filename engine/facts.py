@@ -204,7 +204,7 @@ def _reaudit_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
     distances = {
         e.audit_id: abs(step - GRADE_STEP[e.effective_grade])
         for e in earlier
-        if step is not None and e.effective_grade in GRADE_STEP
+        if step is not None and e.effective_grade is not None and e.effective_grade in GRADE_STEP
     }
     widest = max(distances.values(), default=0)
     return {

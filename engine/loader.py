@@ -49,12 +49,17 @@ def schema_errors(document: Document, schema_name: str) -> list[RulesError]:
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    """The most specific message: for ``oneOf`` the best-matching branch's problem."""
-    if error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        if best is not None:
-            return best.message
-    return error.message
+    """The most telling message: for ``oneOf`` / ``anyOf``, the problem in the
+    branch that came closest (fewest errors) to matching."""
+    if not error.context:
+        return str(error.message)
+    branches: dict[object, list[jsonschema.ValidationError]] = {}
+    for sub in error.context:
+        branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+        branches.setdefault(branch, []).append(sub)
+    closest = min(branches.values(), key=len)
+    best = jsonschema.exceptions.best_match(closest)
+    return _describe(best) if best is not None else str(error.message)
 
 
 def rule_files(directory: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .conditions import Aggregate, Condition
 
@@ -19,7 +19,7 @@ class DueSpec:
     """
 
     op: str
-    base: Union[str, DueSpec]
+    base: str | DueSpec
     amount: int = 0
 
 

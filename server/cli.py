@@ -142,6 +142,10 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
         elif args.verbose:
             out.write(f"ok   {result.title()}\n")
     out.write(f"{len(results) - len(failed)} passed, {len(failed)} failed\n")
+    if not results:
+        # A mistyped folder must not pass silently.
+        out.write(f"no test cases found in {directory / 'tests'}\n")
+        return 1
     return 1 if failed else 0
 
 
