@@ -2,7 +2,8 @@
 
 Only a safe subset of durable's language is emitted (see quality.md): every
 rule matches ONE fact, with ``$and`` / ``$or`` of comparisons between a
-field and a constant. Nothing compares two facts. ``count`` and ``share``
+field and a constant, and a ``cap`` so that each rule reports all the facts
+it matched in one result. Nothing compares two facts. ``count`` and ``share``
 aggregates become derived fact fields, computed before assertion. Each fact
 kind also gets a "seen" rule that matches every fact of the kind, so that no
 asserted fact goes unmatched (durable would otherwise raise or drop it) and
@@ -24,6 +25,9 @@ from .ruleset import Ruleset
 
 KIND_FIELD = "fact_kind"
 SEEN_PREFIX = "seen_"
+# Every rule fires once with up to CAP matching facts (durable's ``cap``), so
+# one evaluation reads one result per rule that fired instead of one per fact.
+CAP = 10_000
 _names = itertools.count(1)
 
 
@@ -80,7 +84,7 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
             compiled.bindings[name] = Binding(rule.rule_id, index, kind)
     for kind in facts.KINDS:
         name = f"{SEEN_PREFIX}{kind}"
-        compiled.definition[name] = {"all": [{"m": {KIND_FIELD: kind}}]}
+        compiled.definition[name] = {"all": [{"m": {KIND_FIELD: kind}}], "cap": CAP}
         compiled.seen_rules[name] = kind
     compiled.projected = {
         kind: tuple(sorted(names)) for kind, names in fields_used.items() if names
@@ -93,7 +97,7 @@ def _slug(rule_id: str) -> str:
 
 
 def _match(kind: str, condition: dict[str, Any]) -> dict[str, Any]:
-    return {"all": [{"m": {"$and": [{KIND_FIELD: kind}, condition]}}]}
+    return {"all": [{"m": {"$and": [{KIND_FIELD: kind}, condition]}}], "cap": CAP}
 
 
 def _derive(condition: Condition, kind: str, derived: dict[str, dict[str, Aggregate]]) -> Condition:

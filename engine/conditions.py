@@ -14,6 +14,7 @@ Nothing here is ever passed to ``eval``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -147,7 +148,16 @@ def _build_predicate(condition: Condition | None) -> Callable[[Mapping[str, Any]
         if op == "in":
             return lambda record: record[name] in members
         return lambda record: record[name] not in members
-    return lambda record: compare(record[name], op, value)
+    if op == "eq":  # the common case, without a call per comparison
+        return lambda record: record[name] == value
+    function = _OPERATOR_FUNCTIONS[op]
+    return lambda record: bool(function(record[name], value))
+
+
+_OPERATOR_FUNCTIONS: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lte": operator.le,
+    "gt": operator.gt, "gte": operator.ge,
+}
 
 
 def compare(left: Any, op: str, right: Any) -> bool:

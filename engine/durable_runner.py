@@ -98,8 +98,10 @@ class DurableSession:
             result = _native.start_action_for_state(self._handle, state_handle)
             message = result[1] if result else None
             while message:
-                for rule_name, frame in json.loads(message).items():
-                    firings.append((rule_name, frame["m"]["id"]))
+                for rule_name, frames in json.loads(message).items():
+                    # With ``cap`` a rule reports a list of frames; without, one frame.
+                    for frame in frames if isinstance(frames, list) else [frames]:
+                        firings.append((rule_name, frame["m"]["id"]))
                 message = _native.complete_and_start_action(self._handle, state_handle)
         except Exception as exc:
             raise EvaluationError(f"durable_rules failed while reading results: {exc}") from exc

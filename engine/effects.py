@@ -21,6 +21,8 @@ _COPIED = ("audit_id", "case_ref", "provider_id", "placement_id", "service_area"
 
 def render_value(value: Any, separator: str = ",") -> str:
     """A fact value as text: lists joined, booleans lower-case, dates ISO."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):

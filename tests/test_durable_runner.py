@@ -29,7 +29,7 @@ def test_firings_are_returned_and_or_duplicates_collapsed() -> None:
     session = _session({
         "both": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"},
                                          {"$or": [{"a": 1}, {"b": 1}]}]}}]},
-        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
     }, {"seen_thing": "thing"})
     # Both branches of the $or hold: durable fires twice, we report once.
     assert session.run([_fact("x", a=1, b=1), _fact("y", a=0, b=0)]) == {("both", "x")}
@@ -37,7 +37,7 @@ def test_firings_are_returned_and_or_duplicates_collapsed() -> None:
 
 def test_a_fact_no_rule_matches_is_an_error_not_a_silent_drop() -> None:
     session = _session({
-        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
     }, {"seen_thing": "thing"})
     with pytest.raises(EvaluationError, match="did not account"):
         session.run([_fact("x"), _fact("y", kind="unknown")])
@@ -47,14 +47,14 @@ def test_a_fact_the_seen_rule_misses_is_reported() -> None:
     # A "seen" rule that only matches some facts stands in for a dropped fact.
     session = _session({
         "seen_thing": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"keep": 1}]}}]},
-        "other": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+        "other": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
     }, {"seen_thing": "thing"})
     with pytest.raises(EvaluationError, match="not seen exactly once"):
         session.run([_fact("x", keep=1), _fact("y", keep=0)])
 
 
 def test_duplicate_ids_are_refused() -> None:
-    session = _session({"seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]}},
+    session = _session({"seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100}},
                        {"seen_thing": "thing"})
     with pytest.raises(EvaluationError, match="unique"):
         session.run([_fact("x", a=1), _fact("x", a=2)])
@@ -63,7 +63,7 @@ def test_duplicate_ids_are_refused() -> None:
 def test_state_is_reused_cleanly_across_evaluations() -> None:
     session = _session({
         "big": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"$gt": {"n": 5}}]}}]},
-        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}]},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
     }, {"seen_thing": "thing"})
     for _ in range(50):
         assert session.run([_fact("a", n=9), _fact("b", n=1)]) == {("big", "a")}
