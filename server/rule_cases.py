@@ -183,6 +183,8 @@ def _evaluate(engine: RulesEngine, case: Case) -> model.Evaluation:
     record = inputs.convert_record(kind, message, where)
     history = inputs.history_from_data(_history(case), where)
     summary = case.data.get("summary")
+    if kind == "audit":
+        record = _moderated(record, summary)
     if summary and kind == "audit":
         return engine.evaluate_audit(record, _audit_history(engine, record, history, summary))
     if summary and kind == "review" and "evidence" in summary:
@@ -213,6 +215,13 @@ def _audit_history(engine: RulesEngine, audit: model.Audit, history: inputs.Hist
     if "calibration_review_open" in summary:
         changes["calibration_review_open"] = summary["calibration_review_open"]
     return dataclasses.replace(gathered, **changes)
+
+
+def _moderated(record: model.Audit, summary: Mapping[str, Any] | None) -> model.Audit:
+    """The audit with a moderator's grade (what ModerateAudit records), if the case gives one."""
+    if summary and "moderated_grade" in summary:
+        return dataclasses.replace(record, moderated_grade=summary["moderated_grade"])
+    return record
 
 
 def _sweep(data: Mapping[str, Any]) -> model.SweepInput:
