@@ -56,7 +56,8 @@ golden: install ## Regenerate the golden compiled rulesets in tests/golden
 bench: install ## Benchmarks: figures and ratios, never a failure on speed
 	$(PY) -m tests.bench
 
-run: install ## Start the server on 127.0.0.1:50051 (SQLite by default)
+run: install ## Migrate the database and start the server on 127.0.0.1:50051 (SQLite by default)
+	$(BIN)/lenses migrate
 	$(BIN)/lenses serve
 
 clean: ## Remove the virtualenv, generated code and caches

@@ -8,6 +8,7 @@ check failed, 2 bad usage or unreadable input.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from engine.evaluate import Evaluation
 from engine.loader import load_ruleset
 
 from . import inputs, rule_cases
+from .config import Settings
 from .local import evaluate_record
 
 
@@ -53,13 +55,29 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="a rule's text, parameters, source and tests")
     explain.add_argument("rule_id")
     explain.add_argument("--rules", help="rules folder")
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    _server_flags(serve)
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--database-url", help="$LENSES_DATABASE_URL")
+    sweep = commands.add_parser("sweep", help="run the escalation sweep once")
+    sweep.add_argument("--as-of", type=date.fromisoformat, required=True)
+    _server_flags(sweep)
     return parser
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", help="$LENSES_LISTEN (default 127.0.0.1:50051)")
+    parser.add_argument("--database-url", help="$LENSES_DATABASE_URL (default sqlite:///var/lenses.db)")
+    parser.add_argument("--rules", help="$LENSES_RULES_DIR (default rules)")
+    parser.add_argument("--log-format", choices=("text", "json"), help="$LENSES_LOG_FORMAT")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lenses`` command."""
     args = _parser().parse_args(argv)
-    handlers = {"eval": cmd_eval, "test": cmd_test, "check": cmd_check, "explain": cmd_explain}
+    handlers = {"eval": cmd_eval, "test": cmd_test, "check": cmd_check, "explain": cmd_explain,
+                "serve": cmd_serve, "migrate": cmd_migrate, "sweep": cmd_sweep}
     try:
         return handlers[args.command](args, sys.stdout)
     except RulesError as exc:
@@ -195,6 +213,62 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"  tests ({len(covering)}):\n")
     for case in covering:
         out.write(f"    {case.file}:{case.line} {case.note}\n")
+    return 0
+
+
+# --------------------------------------------------------------- server
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(listen=getattr(args, "listen", None), database_url=args.database_url,
+                             rules_dir=getattr(args, "rules", None),
+                             log_format=getattr(args, "log_format", None))
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the server (the database must be migrated: ``lenses migrate``)."""
+    from .app import serve
+    from .logs import configure
+
+    settings = _settings(args)
+    configure(settings.log_format)
+
+    def ready(address: str) -> None:
+        out.write(f"lenses: serving on {address}\n")
+        out.flush()
+
+    asyncio.run(serve(settings, ready))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    """Apply the Alembic migrations to the configured database."""
+    from .migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    out.write("lenses: database schema is up to date\n")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ES-02 / ES-08 escalations once at ``--as-of``."""
+    from . import actions
+    from .audits import today_utc
+    from .store import Store
+
+    settings = _settings(args)
+    engine = RulesEngine.from_directory(settings.rules_dir)
+    store = Store(settings.database_url)
+    actor = actions.Actor("lenses-sweep", today_utc())
+    created = store.run(lambda session: [
+        (row.kind, row.action_id, row.due_on)
+        for row in actions.sweep(session, engine, args.as_of, actor)
+    ])
+    for kind, action_id, due_on in created:
+        out.write(f"created {kind} {action_id} due {due_on}\n")
+    out.write(f"{len(created)} action(s) created\n")
+    store.close()
     return 0
 
 

@@ -1,0 +1,273 @@
+"""Actions: created from rule intents, tracked, completed, withdrawn, escalated.
+
+Every change writes an ``ActionEvent``; "one open action per dedupe key" is
+the unique ``open_key`` column, so concurrent writers cannot both create one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from engine.evaluate import RulesEngine
+from engine.model import ActionIntent, OpenAction, SweepInput
+from lenses.v1 import action_pb2, common_pb2
+
+from . import convert
+from .convert import Checker
+from .db import Action, ActionEvent
+from .errors import NotFound, StaleRevision
+
+OPEN, COMPLETED, WITHDRAWN = "OPEN", "COMPLETED", "WITHDRAWN"
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+DECISION_OUTCOMES = ("REMAIN", "MOVE")
+# Open actions the sweep looks at (ES-02, ES-08).
+ESCALATABLE = ("CORRECTIVE_ACTION", "PLAN_RATING_RESPONSE")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is writing (the client) and what "today" is for created_on."""
+
+    client: str
+    today: date
+
+
+def now() -> datetime:
+    """The wall clock, for event timestamps only (never for due dates)."""
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------- conversion
+
+
+def to_proto(row: Action, as_of: date | None) -> common_pb2.Action:
+    """A stored action as the API's ``Action``; ``overdue`` as of ``as_of``."""
+    return common_pb2.Action(
+        action_id=row.action_id, kind=convert.enum_number(convert.ACTION_KIND, row.kind),  # type: ignore[arg-type]
+        status=convert.enum_number(convert.ACTION_STATUS, row.status),  # type: ignore[arg-type]
+        owner_role=convert.enum_number(convert.OWNER_ROLE, row.owner_role),  # type: ignore[arg-type]
+        owner_id=row.owner_id, due_on=row.due_on.isoformat(),
+        overdue=row.status == OPEN and as_of is not None and row.due_on < as_of,
+        rule_id=row.rule_id, ruleset_version=row.ruleset_version,
+        subject_type=convert.enum_number(convert.SUBJECT_TYPE, row.subject_type),  # type: ignore[arg-type]
+        subject_id=row.subject_id, audit_id=row.audit_id, case_ref=row.case_ref,
+        provider_id=row.provider_id, placement_id=row.placement_id,
+        service_area=row.service_area, team=row.team, escalated_from=row.escalated_from,
+        detail=row.detail, created_on=row.created_on.isoformat(),
+        completed_on=row.completed_on.isoformat() if row.completed_on else "",
+        completed_by=row.completed_by, outcome=row.outcome,
+        withdrawn_reason=row.withdrawn_reason,
+    )
+
+
+# ----------------------------------------------------------------- writes
+
+
+def _event(session: Session, row: Action, kind: str, actor: Actor) -> None:
+    session.add(ActionEvent(action_id=row.action_id, type=kind, occurred_at=now(),
+                            client=actor.client))
+
+
+def create(session: Session, intent: ActionIntent, ruleset_version: str, origin_on: date,
+           actor: Actor) -> Action:
+    """A new OPEN action from an intent (its CREATED event included)."""
+    row = Action(
+        action_id=str(uuid.uuid4()), kind=intent.kind, status=OPEN,
+        owner_role=intent.owner_role, owner_id=intent.owner_id, due_on=intent.due_on,
+        origin_on=origin_on, rule_id=intent.rule_id, ruleset_version=ruleset_version,
+        subject_type=intent.subject_type, subject_id=intent.subject_id,
+        audit_id=intent.audit_id, case_ref=intent.case_ref, provider_id=intent.provider_id,
+        placement_id=intent.placement_id, service_area=intent.service_area, team=intent.team,
+        escalated_from=intent.escalated_from, detail=intent.detail,
+        dedupe_key=intent.dedupe_key, open_key=intent.dedupe_key, created_on=actor.today,
+        client=actor.client,
+    )
+    session.add(row)
+    session.flush()  # the unique open_key is checked here, inside the transaction
+    _event(session, row, "CREATED", actor)
+    return row
+
+
+def open_by_key(session: Session, key: str) -> Action | None:
+    """The open action for a dedupe key, if any."""
+    return session.scalar(select(Action).where(Action.open_key == key))
+
+
+def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_version: str,
+                  origin_on: date, actor: Actor, once_per_key: bool = False) -> list[Action]:
+    """Create what is new, keep what is open (its due date follows the intent).
+
+    With ``once_per_key`` an action completed under the same key is not
+    created again (ES-01: one corrective action per audit).
+    """
+    touched = []
+    for intent in intents:
+        row = open_by_key(session, intent.dedupe_key)
+        if row is not None:
+            if row.due_on != intent.due_on:
+                row.due_on = intent.due_on
+                _event(session, row, "UPDATED", actor)
+            touched.append(row)
+            continue
+        if once_per_key and _completed_exists(session, intent.dedupe_key):
+            continue
+        touched.append(create(session, intent, ruleset_version, origin_on, actor))
+    return touched
+
+
+def _completed_exists(session: Session, key: str) -> bool:
+    return bool(session.scalar(select(exists().where(
+        Action.dedupe_key == key, Action.status == COMPLETED))))
+
+
+def withdraw(session: Session, row: Action, reason: str, actor: Actor) -> None:
+    """OPEN -> WITHDRAWN, kept with the reason; open escalations of it follow."""
+    row.status, row.open_key, row.withdrawn_reason = WITHDRAWN, None, reason
+    _event(session, row, "WITHDRAWN", actor)
+    for child in session.scalars(select(Action).where(
+            Action.escalated_from == row.action_id, Action.status == OPEN)):
+        withdraw(session, child, f"the action it escalated was withdrawn: {reason}", actor)
+
+
+# --------------------------------------------------------------- queries
+
+
+def get(session: Session, action_id: str) -> Action:
+    """The action, or NOT_FOUND."""
+    row = session.get(Action, action_id)
+    if row is None:
+        raise NotFound(f"no action {action_id!r}")
+    return row
+
+
+def complete(session: Session, request: action_pb2.CompleteActionRequest, actor: Actor) -> Action:
+    """OPEN -> COMPLETED; the same completion again is a no-op."""
+    check = Checker()
+    check.ident("action_id", request.action_id, required=True)
+    completed_by = check.ident("completed_by", request.completed_by, required=True)
+    completed_on = check.date("completed_on", request.completed_on, required=True)
+    outcome = check.ident("outcome", request.outcome)
+    check.done()
+    row = get(session, request.action_id)
+    if row.kind == "PLACEMENT_DECISION" and outcome not in DECISION_OUTCOMES:
+        check.add("outcome", "a PLACEMENT_DECISION is completed with REMAIN or MOVE")
+        check.done()
+    if row.status == WITHDRAWN:
+        raise StaleRevision(f"action {row.action_id} was withdrawn: {row.withdrawn_reason}")
+    if row.status == COMPLETED:
+        if (row.completed_by, row.completed_on, row.outcome) == (completed_by, completed_on, outcome):
+            return row
+        raise StaleRevision(f"action {row.action_id} was already completed by {row.completed_by} "
+                            f"on {row.completed_on}")
+    row.status, row.open_key = COMPLETED, None
+    row.completed_by, row.completed_on, row.outcome = completed_by, completed_on, outcome
+    _event(session, row, "COMPLETED", actor)
+    return row
+
+
+def for_audit(session: Session, audit_id: str) -> Sequence[Action]:
+    """Every action an audit has (withdrawn ones included), oldest first."""
+    return session.scalars(select(Action).where(Action.audit_id == audit_id)
+                           .order_by(Action.created_on, Action.action_id)).all()
+
+
+# ------------------------------------------------------------ ListActions
+
+
+def _page_token(row: Action) -> str:
+    raw = json.dumps([row.due_on.isoformat(), row.action_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _after(token: str, check: Checker) -> tuple[date, str] | None:
+    if not token:
+        return None
+    try:
+        due, action_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return date.fromisoformat(due), str(action_id)
+    except (ValueError, TypeError):
+        check.add("page_token", "is not a token this server issued")
+        return None
+
+
+def list_actions(session: Session, request: action_pb2.ListActionsRequest,
+                 today: date) -> action_pb2.ListActionsResponse:
+    """Filtered actions in (due date, id) order, paged by a key, not an offset,
+    so that pages neither skip nor repeat while actions are added."""
+    check = Checker()
+    as_of = check.date("as_of", request.as_of) or today
+    if request.page_size < 0:
+        check.add("page_size", "must not be negative")
+    size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+    conditions = _filter(request.filter, as_of, check)
+    after = _after(request.page_token, check)
+    check.done()
+    query = select(Action).where(*conditions)
+    if after is not None:
+        query = query.where(or_(Action.due_on > after[0],
+                                and_(Action.due_on == after[0], Action.action_id > after[1])))
+    rows = session.scalars(query.order_by(Action.due_on, Action.action_id).limit(size + 1)).all()
+    response = action_pb2.ListActionsResponse(actions=[to_proto(r, as_of) for r in rows[:size]])
+    if len(rows) > size:
+        response.next_page_token = _page_token(rows[size - 1])
+    return response
+
+
+def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[object]:
+    conditions: list[object] = []
+    for name in ("provider_id", "placement_id", "case_ref", "audit_id", "service_area", "team",
+                 "owner_id"):
+        value = check.ident(f"filter.{name}", getattr(f, name))
+        if value:
+            conditions.append(getattr(Action, name) == value)
+    role = check.enum("filter.owner_role", convert.OWNER_ROLE, f.owner_role)
+    if role:
+        conditions.append(Action.owner_role == role)
+    kinds = [check.enum(f"filter.kinds[{i}]", convert.ACTION_KIND, k, required=True)
+             for i, k in enumerate(f.kinds)]
+    if kinds:
+        conditions.append(Action.kind.in_([k for k in kinds if k]))
+    statuses = [check.enum(f"filter.statuses[{i}]", convert.ACTION_STATUS, s, required=True)
+                for i, s in enumerate(f.statuses)]
+    if statuses:
+        conditions.append(Action.status.in_([s for s in statuses if s]))
+    due_before = check.date("filter.due_before", f.due_before)
+    if due_before:
+        conditions.append(Action.due_on < due_before)
+    if f.overdue_only:
+        conditions += [Action.status == OPEN, Action.due_on < as_of]
+    return conditions
+
+
+# ------------------------------------------------------------------ sweep
+
+
+def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor) -> list[Action]:
+    """ES-02 and ES-08's escalation at ``as_of``: idempotent for a given date."""
+    rows = session.scalars(select(Action).where(
+        Action.status == OPEN, Action.kind.in_(ESCALATABLE), Action.due_on < as_of)).all()
+    escalated = set(session.scalars(select(Action.escalated_from).where(
+        Action.escalated_from.in_([r.action_id for r in rows]))).all()) if rows else set()
+    data = SweepInput(as_of, tuple(
+        OpenAction(
+            action_id=r.action_id, kind=r.kind, due_on=r.due_on, origin_on=r.origin_on,
+            escalated=r.action_id in escalated, owner_id=r.owner_id, audit_id=r.audit_id,
+            case_ref=r.case_ref, service_area=r.service_area, team=r.team,
+            provider_id=r.provider_id, placement_id=r.placement_id,
+        )
+        for r in rows
+    ))
+    evaluation = engine.evaluate_sweep(data)
+    created = []
+    for intent in evaluation.actions:
+        if open_by_key(session, intent.dedupe_key) is None:
+            created.append(create(session, intent, evaluation.ruleset_version, as_of, actor))
+    return created

@@ -1,0 +1,209 @@
+"""The gRPC server: servicers, health, reflection, graceful shutdown.
+
+Handlers are thin: validate at the edge (``convert``), run the work in a
+thread inside one database transaction, map any error in one place
+(``errors.to_status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.evaluate import RulesEngine
+from lenses.v1 import (
+    action_pb2,
+    action_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    diagnostics_pb2,
+    diagnostics_pb2_grpc,
+    rules_pb2,
+    rules_pb2_grpc,
+)
+
+from . import actions, convert
+from .actions import Actor
+from .audits import AuditService, today_utc
+from .config import Settings
+from .errors import to_status
+from .store import Store
+
+log = logging.getLogger("lenses.server")
+T = TypeVar("T")
+SERVICES = (
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    action_pb2.DESCRIPTOR.services_by_name["ActionService"],
+    rules_pb2.DESCRIPTOR.services_by_name["RulesService"],
+    diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"],
+)
+
+
+def client_name(context: grpc.aio.ServicerContext) -> str:
+    """Who is calling (the authenticated client once tokens are configured)."""
+    return str(context.peer() or "")[:128]
+
+
+class Lenses:
+    """The application: rules engine, store and the logic behind every RPC."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = RulesEngine.from_directory(settings.rules_dir)
+        self.store = Store(settings.database_url)
+        self.audits = AuditService(self.engine, settings.store_narrative)
+
+    async def call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
+        """Run blocking ``work`` off the event loop; map any error to a status."""
+        request_id = uuid.uuid4().hex[:12]
+        try:
+            return await asyncio.to_thread(work)
+        except Exception as error:  # mapped in one place, never leaked
+            code, message, status = to_status(error, request_id)
+            if status is not None:
+                await context.abort_with_status(rpc_status.to_status(status))
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+
+    def write(self, context: grpc.aio.ServicerContext, work: Callable[[Session, Actor], T]) -> Callable[[], T]:
+        """A transactional write, as ``work(session, actor)``."""
+        actor = Actor(client_name(context), today_utc())
+        return lambda: self.store.run(lambda session: work(session, actor))
+
+    def read(self, work: Callable[[Session], T]) -> Callable[[], T]:
+        """A read-only transaction."""
+        return lambda: self.store.read(work)
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    """AuditService: called by the case management system on every save."""
+
+    def __init__(self, app: Lenses) -> None:
+        self.app = app
+
+    async def SubmitAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.audits.submit(s, request.audit, a)))
+
+    async def EvaluateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
+        actor = Actor(client_name(context), today_utc())
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.audits.submit(s, request.audit, actor, dry_run=True)))
+
+    async def GetAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.audits.get(s, _required_id(request.audit_id, "audit_id"),
+                                          today_utc())))
+
+    async def ModerateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.audits.moderate(s, request, a)))
+
+
+class ActionServicer(action_pb2_grpc.ActionServiceServicer):
+    """ActionService: everyone who tracks follow-up."""
+
+    def __init__(self, app: Lenses) -> None:
+        self.app = app
+
+    async def ListActions(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: actions.list_actions(s, request, today_utc())))
+
+    async def GetAction(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: actions.to_proto(
+                actions.get(s, _required_id(request.action_id, "action_id")), today_utc())))
+
+    async def CompleteAction(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: actions.to_proto(actions.complete(s, request, a), a.today)))
+
+    async def RunEscalations(self, request: Any, context: Any) -> Any:  # noqa: N802
+        def work(session: Session, actor: Actor) -> Any:
+            as_of = _required_date(request.as_of, "as_of")
+            created = actions.sweep(session, self.app.engine, as_of, actor)
+            return action_pb2.RunEscalationsResponse(
+                created=[actions.to_proto(r, as_of) for r in created])
+        return await self.app.call(context, self.app.write(context, work))
+
+
+class RulesServicer(rules_pb2_grpc.RulesServiceServicer):
+    """RulesService: what is loaded now."""
+
+    def __init__(self, app: Lenses) -> None:
+        self.app = app
+
+    async def GetRuleset(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return convert.ruleset_to_proto(self.app.engine.ruleset)
+
+
+class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
+    """A trivial RPC: the floor that gRPC in Python allows (benchmarks)."""
+
+    async def Echo(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return diagnostics_pb2.EchoResponse(payload=request.payload)
+
+
+def _required_id(value: str, name: str) -> str:
+    check = convert.Checker()
+    check.ident(name, value, required=True)
+    check.done()
+    return value
+
+
+def _required_date(value: str, name: str) -> date:
+    check = convert.Checker()
+    day = check.date(name, value, required=True)
+    check.done()
+    assert day is not None
+    return day
+
+
+async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
+    """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
+    app = Lenses(settings)
+    server = grpc.aio.server()
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app), server)
+    action_pb2_grpc.add_ActionServiceServicer_to_server(ActionServicer(app), server)
+    rules_pb2_grpc.add_RulesServiceServicer_to_server(RulesServicer(app), server)
+    diagnostics_pb2_grpc.add_DiagnosticsServiceServicer_to_server(DiagnosticsServicer(), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [s.full_name for s in SERVICES] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                               reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    port = server.add_insecure_port(settings.listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {settings.listen}")
+    await server.start()
+    app.store.read(lambda session: session.execute(text("SELECT 1")))  # the database answers
+    for name in ["", *(s.full_name for s in SERVICES)]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    address = f"{settings.listen.rsplit(':', 1)[0]}:{port}"
+    log.info("serving on %s (rules %s, store %s)", address, app.engine.ruleset.version,
+             app.store.engine.url.render_as_string(hide_password=True))
+    if ready:
+        ready(address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight calls")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(grace=10)
+    app.store.close()
+

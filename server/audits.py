@@ -1,0 +1,310 @@
+"""Audit saves: store the revision, gather history, evaluate, apply escalations.
+
+One save is one transaction: the revision, its evaluation (the decision log)
+and its actions are stored together or not at all. Evaluation happens inside
+the transaction, before it commits, so a crash in the rules engine leaves
+nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from datetime import UTC, date, datetime
+
+from google.protobuf import json_format
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from engine import history as summaries
+from engine.evaluate import RulesEngine
+from engine.model import (
+    AT_LEAST_GOOD,
+    Audit,
+    AuditHistory,
+    Calibration,
+    ConcernCase,
+    EarlierAudit,
+    Evaluation,
+)
+from lenses.v1 import audit_pb2
+
+from . import actions, convert
+from .actions import Actor
+from .db import Action, AuditConcern, AuditHead, AuditRevision
+from .db import Evaluation as EvaluationRow
+from .errors import Conflict, NotFound, StaleRevision
+
+# Actions an audit's own evaluation raises about that audit: withdrawn when a
+# later revision or a moderation no longer asks for them.
+AUDIT_SCOPED_RULES = ("ES-01", "GC-16")
+
+
+def digest(message: audit_pb2.CaseFileAudit) -> str:
+    """A digest of the audit exactly as submitted (narrative included)."""
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+
+
+def redact(message: audit_pb2.CaseFileAudit) -> audit_pb2.CaseFileAudit:
+    """The audit with narrative text replaced by as many placeholder words, so the
+    stored record can be re-evaluated (blank / word counts) but holds no narrative."""
+    copy = audit_pb2.CaseFileAudit()
+    copy.CopyFrom(message)
+    copy.lookback_reason = _placeholder(copy.lookback_reason)
+    for area in copy.areas:
+        area.evidence = _placeholder(area.evidence)
+        area.impact = _placeholder(area.impact)
+        area.not_applicable_reason = _placeholder(area.not_applicable_reason)
+    for action in copy.agreed_actions:
+        action.description = _placeholder(action.description)
+    return copy
+
+
+def _placeholder(text: str) -> str:
+    return " ".join(["w"] * len(text.split()))
+
+
+class AuditService:
+    """The logic behind AuditService's RPCs (transport-free)."""
+
+    def __init__(self, engine: RulesEngine, store_narrative: bool = False) -> None:
+        self.engine = engine
+        self.store_narrative = store_narrative
+
+    # ----------------------------------------------------------- submit
+
+    def submit(self, session: Session, message: audit_pb2.CaseFileAudit, actor: Actor,
+               dry_run: bool = False) -> audit_pb2.AuditEvaluation:
+        """SubmitAudit (or EvaluateAudit with ``dry_run``)."""
+        audit = convert.audit_from_proto(message)
+        content = digest(message)
+        head = self._head(session, audit.audit_id)
+        stored = self._stored_revision(session, audit.audit_id, audit.revision)
+        if stored is not None and not dry_run:
+            if stored.content_digest != content:
+                raise Conflict(f"audit {audit.audit_id} revision {audit.revision} was already "
+                               "saved with different content")
+            return self._replay(session, audit.audit_id, audit.revision, actor.today)
+        if head is not None and head.revision > audit.revision and not dry_run:
+            raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
+                                f"revision {audit.revision} is stale")
+        audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
+        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit))
+        if dry_run:
+            return self._dry_result(session, audit, evaluation)
+        stored_message = message if self.store_narrative else redact(message)
+        session.add(AuditRevision(
+            audit_id=audit.audit_id, revision=audit.revision, status=audit.status,
+            content_digest=content, record=json_format.MessageToJson(stored_message, indent=None),
+            client=actor.client, created_at=actions.now(),
+        ))
+        session.flush()  # unique (audit_id, revision): a racing twin fails here
+        return self._commit_evaluation(session, audit, evaluation, content, "submit", actor)
+
+    def _commit_evaluation(self, session: Session, audit: Audit, evaluation: Evaluation,
+                           content: str, cause: str, actor: Actor) -> audit_pb2.AuditEvaluation:
+        result = convert.audit_evaluation_to_proto(audit, evaluation, [])
+        log = EvaluationRow(
+            audit_id=audit.audit_id, revision=audit.revision, cause=cause, input_digest=content,
+            ruleset_version=evaluation.ruleset_version,
+            result=json_format.MessageToJson(result, indent=None), client=actor.client,
+            created_at=actions.now(),
+        )
+        session.add(log)
+        session.flush()
+        self._save_head(session, audit, log.id)
+        if audit.completed:
+            self._escalate(session, audit, evaluation, actor)
+        result.actions.extend(actions.to_proto(r, actor.today)
+                              for r in actions.for_audit(session, audit.audit_id))
+        return result
+
+    def _escalate(self, session: Session, audit: Audit, evaluation: Evaluation, actor: Actor) -> None:
+        assert audit.completed_on is not None
+        scoped = [i for i in evaluation.actions if i.rule_id in AUDIT_SCOPED_RULES]
+        others = [i for i in evaluation.actions if i.rule_id not in AUDIT_SCOPED_RULES]
+        kept = actions.apply_intents(session, scoped, evaluation.ruleset_version,
+                                     audit.completed_on, actor, once_per_key=True)
+        actions.apply_intents(session, others, evaluation.ruleset_version, audit.completed_on, actor)
+        keep_ids = {row.action_id for row in kept}
+        reason = (f"revision {audit.revision}: effective grade "
+                  f"{audit.effective_grade or 'unset'} no longer calls for it")
+        for row in session.scalars(select(Action).where(
+                Action.audit_id == audit.audit_id, Action.status == actions.OPEN,
+                Action.rule_id.in_(AUDIT_SCOPED_RULES))).all():
+            if row.action_id not in keep_ids:
+                actions.withdraw(session, row, reason, actor)
+
+    # ------------------------------------------------------------ state
+
+    @staticmethod
+    def _head(session: Session, audit_id: str) -> AuditHead | None:
+        return session.scalar(select(AuditHead).where(AuditHead.audit_id == audit_id)
+                              .with_for_update())
+
+    @staticmethod
+    def _stored_revision(session: Session, audit_id: str, revision: int) -> AuditRevision | None:
+        return session.scalar(select(AuditRevision).where(
+            AuditRevision.audit_id == audit_id, AuditRevision.revision == revision))
+
+    def _save_head(self, session: Session, audit: Audit, evaluation_id: int) -> None:
+        head = session.get(AuditHead, audit.audit_id)
+        if head is None:
+            head = AuditHead(audit_id=audit.audit_id)
+            session.add(head)
+        head.revision, head.status, head.case_ref = audit.revision, audit.status, audit.case_ref
+        head.service_area, head.team, head.auditor_id = audit.service_area, audit.team, audit.auditor_id
+        head.strand, head.age_band, head.completed_on = audit.strand, audit.age_band, audit.completed_on
+        head.overall_grade, head.moderated_grade = audit.overall_grade, audit.moderated_grade
+        head.effective_grade, head.evaluation_id = audit.effective_grade, evaluation_id
+        session.flush()
+        session.execute(delete(AuditConcern).where(AuditConcern.audit_id == audit.audit_id))
+        if audit.completed and audit.completed_on is not None:
+            session.add_all(
+                AuditConcern(audit_id=audit.audit_id, service_area=audit.service_area,
+                             area=area.area, case_ref=audit.case_ref,
+                             completed_on=audit.completed_on, strand=audit.strand,
+                             age_band=audit.age_band)
+                for area in audit.areas if area.grade == "DOES_NOT_MEET_GOOD"
+            )
+
+    def _replay(self, session: Session, audit_id: str, revision: int,
+                today: date) -> audit_pb2.AuditEvaluation:
+        """The same revision again: the evaluation it has now, and nothing changes."""
+        row = session.scalar(select(EvaluationRow).where(
+            EvaluationRow.audit_id == audit_id, EvaluationRow.revision == revision)
+            .order_by(EvaluationRow.id.desc()).limit(1))
+        assert row is not None
+        result = json_format.Parse(row.result, audit_pb2.AuditEvaluation())
+        result.actions.extend(actions.to_proto(r, today) for r in actions.for_audit(session, audit_id))
+        return result
+
+    def _dry_result(self, session: Session, audit: Audit,
+                    evaluation: Evaluation) -> audit_pb2.AuditEvaluation:
+        """What a save would return; actions it would create have no id."""
+        proposed = []
+        if audit.completed:
+            for intent in evaluation.actions:
+                existing = actions.open_by_key(session, intent.dedupe_key)
+                proposed.append(
+                    actions.to_proto(existing, None) if existing is not None
+                    else convert.intent_to_proto(intent, evaluation.ruleset_version)
+                )
+        return convert.audit_evaluation_to_proto(audit, evaluation, proposed)
+
+    # ---------------------------------------------------------- history
+
+    def gather_history(self, session: Session, audit: Audit) -> AuditHistory:
+        """GC-16/17/18 and ES-03 inputs through indexed, windowed queries
+        (the same meaning as ``engine.history.summarise``)."""
+        if not audit.completed or audit.completed_on is None:
+            return AuditHistory()
+        params = self.engine.params
+        return AuditHistory(
+            earlier_case_audits=self._earlier_case_audits(session, audit),
+            concerns=self._concerns(session, audit, params),
+            calibration=self._calibration(session, audit, params),
+            open_deep_dive_areas=self._open_deep_dives(session, audit.service_area),
+            calibration_review_open=self._calibration_review_open(session, audit.auditor_id),
+        )
+
+    @staticmethod
+    def _completed_before(audit: Audit) -> list[object]:
+        return [AuditHead.audit_id != audit.audit_id, AuditHead.status == "COMPLETED",
+                AuditHead.completed_on <= audit.completed_on]
+
+    def _earlier_case_audits(self, session: Session, audit: Audit) -> tuple[EarlierAudit, ...]:
+        rows = session.execute(
+            select(AuditHead.audit_id, AuditHead.completed_on, AuditHead.effective_grade)
+            .where(AuditHead.case_ref == audit.case_ref, *self._completed_before(audit))
+            .order_by(AuditHead.completed_on, AuditHead.audit_id)
+        ).all()
+        return tuple(EarlierAudit(r.audit_id, r.completed_on, r.effective_grade) for r in rows)
+
+    @staticmethod
+    def _concerns(session: Session, audit: Audit, params: object) -> dict[str, tuple[ConcernCase, ...]]:
+        areas = [a.area for a in audit.areas if a.grade == "DOES_NOT_MEET_GOOD"]
+        if not areas:
+            return {}
+        assert audit.completed_on is not None
+        start, end = summaries.deep_dive_window(audit.completed_on, params)  # type: ignore[arg-type]
+        rows = session.scalars(select(AuditConcern).where(
+            AuditConcern.service_area == audit.service_area, AuditConcern.area.in_(areas),
+            AuditConcern.completed_on >= start, AuditConcern.completed_on <= end,
+            AuditConcern.audit_id != audit.audit_id,
+        )).all()
+        concerns: dict[str, list[ConcernCase]] = {}
+        for r in rows:
+            concerns.setdefault(r.area, []).append(
+                ConcernCase(r.audit_id, r.case_ref, r.completed_on, r.strand, r.age_band))
+        return {area: tuple(cases) for area, cases in concerns.items()}
+
+    def _calibration(self, session: Session, audit: Audit, params: object) -> Calibration:
+        assert audit.completed_on is not None
+        start, _ = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
+        mine = AuditHead.auditor_id == audit.auditor_id
+        good = AuditHead.overall_grade.in_(sorted(AT_LEAST_GOOD))
+        row = session.execute(select(
+            func.count().filter(mine), func.count().filter(mine & good),
+            func.count().filter(~mine), func.count().filter(~mine & good),
+        ).where(AuditHead.service_area == audit.service_area, AuditHead.completed_on >= start,
+                *self._completed_before(audit))).one()
+        return Calibration(*(int(value or 0) for value in row))
+
+    @staticmethod
+    def _open_deep_dives(session: Session, service_area: str) -> frozenset[str]:
+        keys = session.scalars(select(Action.dedupe_key).where(
+            Action.kind == "DEEP_DIVE_AUDIT", Action.status == actions.OPEN,
+            Action.service_area == service_area)).all()
+        return frozenset(key.rsplit(":", 1)[1] for key in keys)
+
+    @staticmethod
+    def _calibration_review_open(session: Session, auditor_id: str) -> bool:
+        return session.scalar(select(func.count()).select_from(Action).where(
+            Action.rule_id == "GC-18", Action.status == actions.OPEN,
+            Action.subject_id == auditor_id)) > 0
+
+    # --------------------------------------------------- get / moderate
+
+    def get(self, session: Session, audit_id: str, today: date) -> audit_pb2.GetAuditResponse:
+        """The latest revision and its evaluation."""
+        head = session.get(AuditHead, audit_id)
+        if head is None:
+            raise NotFound(f"no audit {audit_id!r}")
+        record = self._stored_record(session, audit_id, head.revision)
+        return audit_pb2.GetAuditResponse(audit=record,
+                                          evaluation=self._replay(session, audit_id, head.revision, today))
+
+    @staticmethod
+    def _stored_record(session: Session, audit_id: str, revision: int) -> audit_pb2.CaseFileAudit:
+        row = session.scalar(select(AuditRevision.record).where(
+            AuditRevision.audit_id == audit_id, AuditRevision.revision == revision))
+        assert row is not None
+        return json_format.Parse(row, audit_pb2.CaseFileAudit())
+
+    def moderate(self, session: Session, request: audit_pb2.ModerateAuditRequest,
+                 actor: Actor) -> audit_pb2.AuditEvaluation:
+        """MO-01: record the moderated grade and re-run escalations on it."""
+        check = convert.Checker()
+        check.ident("audit_id", request.audit_id, required=True)
+        check.ident("moderator_id", request.moderator_id, required=True)
+        grade = check.enum("moderated_grade", convert.GRADE, request.moderated_grade, required=True)
+        if grade == "NOT_APPLICABLE":
+            check.add("moderated_grade", "an overall grade cannot be not applicable")
+        check.text("note", request.note, limit=convert.MAX_TEXT)
+        check.done()
+        head = self._head(session, request.audit_id)
+        if head is None:
+            raise NotFound(f"no audit {request.audit_id!r}")
+        record = self._stored_record(session, head.audit_id, head.revision)
+        audit = dataclasses.replace(convert.audit_from_proto(record), moderated_grade=grade)
+        if not audit.completed:
+            raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
+        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit))
+        return self._commit_evaluation(session, audit, evaluation, digest(record), "moderate", actor)
+
+
+def today_utc() -> date:
+    """Today's date (for created_on and the default "as of")."""
+    return datetime.now(UTC).date()
+

@@ -1,0 +1,37 @@
+"""Configuration: every setting is a flag of ``lenses serve`` with an environment variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server needs to start."""
+
+    listen: str = "127.0.0.1:50051"
+    database_url: str = "sqlite:///var/lenses.db"
+    rules_dir: str = "rules"
+    log_format: str = "text"
+    store_narrative: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then ``LENSES_*`` variables, then explicit (non-None) overrides."""
+        env = os.environ
+        values: dict[str, object] = {
+            "listen": env.get("LENSES_LISTEN", cls.listen),
+            "database_url": env.get("LENSES_DATABASE_URL", cls.database_url),
+            "rules_dir": env.get("LENSES_RULES_DIR", cls.rules_dir),
+            "log_format": env.get("LENSES_LOG_FORMAT", cls.log_format),
+            "store_narrative": env.get("LENSES_STORE_NARRATIVE", "") in ("1", "true", "yes"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the server listens only on a loopback address."""
+        host = self.listen.rsplit(":", 1)[0].strip("[]")
+        return host in ("localhost", "::1") or host.startswith("127.")

@@ -1,0 +1,164 @@
+"""The store: SQLAlchemy 2 models. Schema changes go through Alembic (``lenses migrate``).
+
+Idempotency and "one open action per key" are unique constraints here, so
+two servers racing on the same save cannot both win:
+
+- ``audit_revisions``: unique (audit_id, revision);
+- ``actions.open_key``: the dedupe key while the action is OPEN, NULL once it
+  is completed or withdrawn; unique (NULLs never collide).
+
+History queries (GC-16/17/18, ES-03) read ``audit_heads`` (the latest revision
+of each audit) and ``audit_concerns`` (its areas below good) through indexes
+whose ranges do not grow with the size of the history.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = String(128)
+CODE = String(64)
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+SEQUENCE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class AuditRevision(Base):
+    """Every saved revision of every audit. Narrative text is redacted unless
+    LENSES_STORE_NARRATIVE=1 (word counts survive, so it can be re-evaluated)."""
+
+    __tablename__ = "audit_revisions"
+    __table_args__ = (UniqueConstraint("audit_id", "revision", name="uq_audit_revision"),)
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ID)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(CODE)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)  # proto3 JSON of the (redacted) audit
+    client: Mapped[str] = mapped_column(ID, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditHead(Base):
+    """The latest revision of each audit, with the fields history queries need."""
+
+    __tablename__ = "audit_heads"
+    __table_args__ = (
+        Index("ix_heads_case", "case_ref", "completed_on"),
+        Index("ix_heads_area_auditor", "service_area", "completed_on", "auditor_id"),
+    )
+
+    audit_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(CODE)
+    case_ref: Mapped[str] = mapped_column(ID)
+    service_area: Mapped[str] = mapped_column(ID)
+    team: Mapped[str] = mapped_column(ID, default="")
+    auditor_id: Mapped[str] = mapped_column(ID)
+    strand: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    age_band: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    overall_grade: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    moderated_grade: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    effective_grade: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"), nullable=True)
+
+
+class AuditConcern(Base):
+    """An area below good in a completed audit's latest revision (ES-03)."""
+
+    __tablename__ = "audit_concerns"
+    __table_args__ = (Index("ix_concerns_area", "service_area", "area", "completed_on"),)
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audit_heads.audit_id"), index=True)
+    service_area: Mapped[str] = mapped_column(ID)
+    area: Mapped[str] = mapped_column(CODE)
+    case_ref: Mapped[str] = mapped_column(ID)
+    completed_on: Mapped[date] = mapped_column(Date)
+    strand: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    age_band: Mapped[str | None] = mapped_column(CODE, nullable=True)
+
+
+class Evaluation(Base):
+    """The decision log: every evaluation stored, with its input digest and ruleset."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_audit", "audit_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ID)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    cause: Mapped[str] = mapped_column(CODE)  # "submit" or "moderate"
+    input_digest: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[str] = mapped_column(CODE)
+    result: Mapped[str] = mapped_column(Text)  # proto3 JSON of the AuditEvaluation, no actions
+    client: Mapped[str] = mapped_column(ID, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Action(Base):
+    """A tracked action: who owns it, when it is due, what it is about."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_due", "due_on", "action_id"),
+        Index("ix_actions_kind_status", "kind", "status"),
+    )
+
+    action_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(CODE)
+    status: Mapped[str] = mapped_column(CODE)
+    owner_role: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    owner_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    origin_on: Mapped[date] = mapped_column(Date)
+    rule_id: Mapped[str] = mapped_column(String(16))
+    ruleset_version: Mapped[str] = mapped_column(CODE)
+    subject_type: Mapped[str] = mapped_column(CODE)
+    subject_id: Mapped[str] = mapped_column(ID)
+    audit_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    case_ref: Mapped[str] = mapped_column(ID, default="", index=True)
+    provider_id: Mapped[str] = mapped_column(ID, default="", index=True)
+    placement_id: Mapped[str] = mapped_column(ID, default="")
+    service_area: Mapped[str] = mapped_column(ID, default="", index=True)
+    team: Mapped[str] = mapped_column(ID, default="")
+    escalated_from: Mapped[str] = mapped_column(String(36), default="", index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str] = mapped_column(String(512), index=True)
+    open_key: Mapped[str | None] = mapped_column(String(512), nullable=True, unique=True)
+    created_on: Mapped[date] = mapped_column(Date)
+    completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    completed_by: Mapped[str] = mapped_column(ID, default="")
+    outcome: Mapped[str] = mapped_column(ID, default="")
+    withdrawn_reason: Mapped[str] = mapped_column(Text, default="")
+    client: Mapped[str] = mapped_column(ID, default="")
+
+
+class ActionEvent(Base):
+    """Every change to every action, numbered by the database."""
+
+    __tablename__ = "action_events"
+
+    sequence: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    action_id: Mapped[str] = mapped_column(ForeignKey("actions.action_id"), index=True)
+    type: Mapped[str] = mapped_column(CODE)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client: Mapped[str] = mapped_column(ID, default="")

@@ -1,0 +1,82 @@
+"""Database connections and transactions.
+
+SQLite (the embedded default) serialises writers: every transaction starts
+with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock,
+and waits up to 30 s for the lock. PostgreSQL is used as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .migrate import ensure_sqlite_folder
+
+T = TypeVar("T")
+RETRIES_ON_CONFLICT = 3
+
+
+def make_engine(url: str) -> Engine:
+    """An SQLAlchemy engine for ``url`` with the settings each backend needs."""
+    if url.startswith("sqlite"):
+        ensure_sqlite_folder(url)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _sqlite_immediate_transactions(engine)
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_immediate_transactions(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """The database: one engine, transactions on demand."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits together, or not at all."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction, retried when a unique constraint shows
+        that a concurrent writer got there first (it then sees that writer's rows)."""
+        for attempt in range(RETRIES_ON_CONFLICT):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except IntegrityError:
+                if attempt == RETRIES_ON_CONFLICT - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work``."""
+        with self.transaction() as session:
+            return work(session)
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
