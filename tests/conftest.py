@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,3 +20,17 @@ EXAMPLES = ROOT.parent / "shared" / "examples"
 def engine() -> RulesEngine:
     """The engine with the project's rules."""
     return RulesEngine.from_directory(RULES)
+
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("LENSES_TEST_POSTGRES_URL") else [])
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real server on a loopback port, once per backend (SQLite; PostgreSQL when
+    LENSES_TEST_POSTGRES_URL is set). Tests use unique ids, so they can share it."""
+    from tests.server_harness import fresh_database, running_server
+
+    with fresh_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        with running_server(url) as running:
+            yield running

@@ -1,0 +1,64 @@
+"""Helpers for tests that talk to a real server: stubs and request builders."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+
+from lenses.v1 import action_pb2_grpc, audit_pb2, audit_pb2_grpc, rules_pb2_grpc
+from tests.conftest import EXAMPLES
+
+GOOD = json.loads((EXAMPLES / "audit-good.json").read_text())["audit"]
+
+
+class Client:
+    """Stubs for every service on one channel."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.channel = channel
+        self.audits = audit_pb2_grpc.AuditServiceStub(channel)
+        self.actions = action_pb2_grpc.ActionServiceStub(channel)
+        self.rules = rules_pb2_grpc.RulesServiceStub(channel)
+
+
+def unique(prefix: str) -> str:
+    """An id no other test uses (tests share one server)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def audit(areas_below: tuple[str, ...] = (), overall: str = "MEETS_GOOD", **fields: Any) -> audit_pb2.CaseFileAudit:
+    """A completed audit like the good example; ``areas_below`` do not meet good."""
+    body = copy.deepcopy(GOOD)
+    body.update(auditId=unique("AUD"), caseRef=unique("C"), serviceArea=unique("SA"))
+    body["overallGrade"] = f"GRADE_{overall}"
+    for area in body["areas"]:
+        if area["area"].removeprefix("AREA_") in areas_below:
+            area["grade"] = "GRADE_DOES_NOT_MEET_GOOD"
+    body.update(fields)
+    return json_format.ParseDict(body, audit_pb2.CaseFileAudit())
+
+
+def submit(client: Client, message: audit_pb2.CaseFileAudit) -> audit_pb2.AuditEvaluation:
+    return client.audits.SubmitAudit(audit_pb2.SubmitAuditRequest(audit=message), timeout=30)
+
+
+def revise(message: audit_pb2.CaseFileAudit, **changes: Any) -> audit_pb2.CaseFileAudit:
+    """The next revision of an audit with some fields changed (camelCase JSON names)."""
+    body = json_format.MessageToDict(message)
+    body["revision"] = str(int(body["revision"]) + 1)
+    body.update(changes)
+    return json_format.ParseDict(body, audit_pb2.CaseFileAudit())
+
+
+def error_code(call: Any) -> grpc.StatusCode:
+    """The status code of a call expected to fail."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return]
+    raise AssertionError("the call succeeded")
