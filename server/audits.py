@@ -99,10 +99,11 @@ class AuditService:
             client=actor.client, created_at=actions.now(),
         ))
         session.flush()  # unique (audit_id, revision): a racing twin fails here
-        return self._commit_evaluation(session, audit, evaluation, content, "submit", actor)
+        return self._commit_evaluation(session, head, audit, evaluation, content, "submit", actor)
 
-    def _commit_evaluation(self, session: Session, audit: Audit, evaluation: Evaluation,
-                           content: str, cause: str, actor: Actor) -> audit_pb2.AuditEvaluation:
+    def _commit_evaluation(self, session: Session, head: AuditHead | None, audit: Audit,
+                           evaluation: Evaluation, content: str, cause: str,
+                           actor: Actor) -> audit_pb2.AuditEvaluation:
         result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         log = EvaluationRow(
             audit_id=audit.audit_id, revision=audit.revision, cause=cause, input_digest=content,
@@ -112,7 +113,7 @@ class AuditService:
         )
         session.add(log)
         session.flush()
-        self._save_head(session, audit, log.id)
+        self._save_head(session, head, audit, log.id)
         if audit.completed:
             self._escalate(session, audit, evaluation, actor)
         result.actions.extend(actions.to_proto(r, actor.today)
@@ -147,8 +148,11 @@ class AuditService:
         return session.scalar(select(AuditRevision).where(
             AuditRevision.audit_id == audit_id, AuditRevision.revision == revision))
 
-    def _save_head(self, session: Session, audit: Audit, evaluation_id: int) -> None:
-        head = session.get(AuditHead, audit.audit_id)
+    def _save_head(self, session: Session, head: AuditHead | None, audit: Audit,
+                   evaluation_id: int) -> None:
+        """Update the head read (and locked) at the start, or INSERT a new one: never
+        re-read it, or a head a racing writer committed meanwhile would be overwritten
+        without the stale check (the INSERT fails instead, and the save is retried)."""
         if head is None:
             head = AuditHead(audit_id=audit.audit_id)
             session.add(head)
@@ -301,7 +305,8 @@ class AuditService:
         if not audit.completed:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit))
-        return self._commit_evaluation(session, audit, evaluation, digest(record), "moderate", actor)
+        return self._commit_evaluation(session, head, audit, evaluation, digest(record), "moderate",
+                                       actor)
 
 
 def today_utc() -> date:
