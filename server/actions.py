@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -221,8 +221,8 @@ def list_actions(session: Session, request: action_pb2.ListActionsRequest,
     return response
 
 
-def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[object]:
-    conditions: list[object] = []
+def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     for name in ("provider_id", "placement_id", "case_ref", "audit_id", "service_area", "team",
                  "owner_id"):
         value = check.ident(f"filter.{name}", getattr(f, name))

@@ -16,6 +16,9 @@ from datetime import date
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
@@ -77,7 +80,8 @@ class Lenses:
             await context.abort(code, message)
             raise  # unreachable: abort raises
 
-    def write(self, context: grpc.aio.ServicerContext, work: Callable[[Session, Actor], T]) -> Callable[[], T]:
+    def write(self, context: grpc.aio.ServicerContext,
+              work: Callable[[Session, Actor], T]) -> Callable[[], T]:
         """A transactional write, as ``work(session, actor)``."""
         actor = Actor(client_name(context), today_utc())
         return lambda: self.store.run(lambda session: work(session, actor))
@@ -157,6 +161,51 @@ class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
         return diagnostics_pb2.EchoResponse(payload=request.payload)
 
 
+class Undecodable:
+    """Stands for request bytes that are not the expected message."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _safe_parser(message_class: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except DecodeError:
+            return Undecodable(message_class.DESCRIPTOR.full_name)
+    return parse
+
+
+def _guarded(behaviour: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"the request is not a valid {request.type_name} message")
+        return await behaviour(request, context)
+    return handle
+
+
+def handlers_for(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
+    """gRPC handlers for every method the servicer implements, built from the
+    descriptor: undecodable request bytes get INVALID_ARGUMENT (grpc's own
+    deserializer would answer UNKNOWN with the parser's message)."""
+    handlers = {}
+    for method in service.methods:
+        if method.name not in vars(type(servicer)):
+            continue  # not implemented yet: gRPC answers UNIMPLEMENTED
+        if method.client_streaming or method.server_streaming:
+            continue
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _guarded(getattr(servicer, method.name)),
+            request_deserializer=_safe_parser(request_class),
+            response_serializer=response_class.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
 def _required_id(value: str, name: str) -> str:
     check = convert.Checker()
     check.ident(name, value, required=True)
@@ -176,10 +225,10 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
     app = Lenses(settings)
     server = grpc.aio.server()
-    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(app), server)
-    action_pb2_grpc.add_ActionServiceServicer_to_server(ActionServicer(app), server)
-    rules_pb2_grpc.add_RulesServiceServicer_to_server(RulesServicer(app), server)
-    diagnostics_pb2_grpc.add_DiagnosticsServiceServicer_to_server(DiagnosticsServicer(), server)
+    servicers = (AuditServicer(app), ActionServicer(app), RulesServicer(app), DiagnosticsServicer())
+    server.add_generic_rpc_handlers([
+        handlers_for(descriptor, servicer) for descriptor, servicer in zip(SERVICES, servicers, strict=True)
+    ])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.full_name for s in SERVICES] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

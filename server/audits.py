@@ -13,7 +13,7 @@ import hashlib
 from datetime import UTC, date, datetime
 
 from google.protobuf import json_format
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from engine import history as summaries
@@ -213,7 +213,7 @@ class AuditService:
         )
 
     @staticmethod
-    def _completed_before(audit: Audit) -> list[object]:
+    def _completed_before(audit: Audit) -> list[ColumnElement[bool]]:
         return [AuditHead.audit_id != audit.audit_id, AuditHead.status == "COMPLETED",
                 AuditHead.completed_on <= audit.completed_on]
 
@@ -264,9 +264,10 @@ class AuditService:
 
     @staticmethod
     def _calibration_review_open(session: Session, auditor_id: str) -> bool:
-        return session.scalar(select(func.count()).select_from(Action).where(
+        found = session.scalar(select(func.count()).select_from(Action).where(
             Action.rule_id == "GC-18", Action.status == actions.OPEN,
-            Action.subject_id == auditor_id)) > 0
+            Action.subject_id == auditor_id))
+        return bool(found)
 
     # --------------------------------------------------- get / moderate
 

@@ -16,9 +16,9 @@ from typing import Any
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
-from lenses.v1 import audit_pb2, common_pb2, provider_pb2, review_pb2, rules_pb2
 
 from engine import model
+from lenses.v1 import audit_pb2, common_pb2, provider_pb2, review_pb2, rules_pb2
 
 MAX_ID = 128
 MAX_TEXT = 20_000

@@ -17,9 +17,9 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from lenses.v1 import audit_pb2, provider_pb2, review_pb2
 
 from engine import model
+from lenses.v1 import audit_pb2, provider_pb2, review_pb2
 
 from . import convert
 

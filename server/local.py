@@ -11,11 +11,11 @@ from datetime import date
 from typing import Any
 
 from google.protobuf.message import Message
-from lenses.v1 import audit_pb2, provider_pb2
 
 from engine import history as summaries
 from engine import model
 from engine.evaluate import RulesEngine
+from lenses.v1 import audit_pb2, provider_pb2
 
 from . import convert
 from .inputs import History

@@ -31,7 +31,8 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def audit(areas_below: tuple[str, ...] = (), overall: str = "MEETS_GOOD", **fields: Any) -> audit_pb2.CaseFileAudit:
+def audit(areas_below: tuple[str, ...] = (), overall: str = "MEETS_GOOD",
+          **fields: Any) -> audit_pb2.CaseFileAudit:
     """A completed audit like the good example; ``areas_below`` do not meet good."""
     body = copy.deepcopy(GOOD)
     body.update(auditId=unique("AUD"), caseRef=unique("C"), serviceArea=unique("SA"))

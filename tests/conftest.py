@@ -31,6 +31,6 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     LENSES_TEST_POSTGRES_URL is set). Tests use unique ids, so they can share it."""
     from tests.server_harness import fresh_database, running_server
 
-    with fresh_database(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        with running_server(url) as running:
-            yield running
+    tmp = tmp_path_factory.mktemp(request.param)
+    with fresh_database(request.param, tmp) as url, running_server(url) as running:
+        yield running

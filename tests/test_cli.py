@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
-from lenses.v1 import audit_pb2, provider_pb2, review_pb2
 
+from lenses.v1 import audit_pb2, provider_pb2, review_pb2
 from tests.conftest import EXAMPLES, RULES
 
 LENSES = Path(sys.executable).parent / "lenses"
