@@ -59,6 +59,8 @@ class Checker:
             self.add(path, "is required")
         if len(value) > limit:
             self.add(path, f"is longer than {limit} characters")
+        if "\x00" in value:  # no database stores NUL in text (PostgreSQL refuses it)
+            self.add(path, "contains a NUL character")
         return value
 
     def ident(self, path: str, value: str, required: bool = False) -> str:

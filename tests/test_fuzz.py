@@ -22,7 +22,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 texts = st.one_of(st.just(""), st.text(max_size=40), st.text(min_size=120, max_size=140),
-                  st.just("x" * 20_001))
+                  st.just("x" * 20_001), st.just("nul\x00inside"))
 dates = st.one_of(st.just(""), st.dates().map(str), st.text(max_size=12),
                   st.sampled_from(["2026-02-30", "2026-1-5", "20260105", "2026-13-01"]))
 enums = st.integers(min_value=-3, max_value=20)
