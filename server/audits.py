@@ -265,8 +265,8 @@ class AuditService:
     @staticmethod
     def _calibration_review_open(session: Session, auditor_id: str) -> bool:
         found = session.scalar(select(func.count()).select_from(Action).where(
-            Action.rule_id == "GC-18", Action.status == actions.OPEN,
-            Action.subject_id == auditor_id))
+            Action.kind == "MODERATION_REVIEW", Action.status == actions.OPEN,  # indexed
+            Action.rule_id == "GC-18", Action.subject_id == auditor_id))
         return bool(found)
 
     # --------------------------------------------------- get / moderate

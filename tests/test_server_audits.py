@@ -241,3 +241,21 @@ def test_list_actions_pages_neither_skip_nor_repeat_while_actions_are_added(clie
 def test_get_ruleset_lists_every_rule(client: Client) -> None:
     ruleset = client.rules.GetRuleset(rules_pb2.GetRulesetRequest())
     assert len(ruleset.rules) == 35 and ruleset.params["shortcomings_threshold"] == 3
+
+
+def test_lenses_sweep_command_escalates_once(server, client: Client) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+
+    from tests.server_harness import LENSES
+
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2025-06-10")
+    (action,) = corrective(submit(client, message))
+    env = {**os.environ, "LENSES_DATABASE_URL": server.database_url}
+    outputs = [subprocess.run([str(LENSES), "sweep", "--as-of", "2025-08-01"], env=env, check=True,
+                              capture_output=True, text=True, timeout=120).stdout for _ in range(2)]
+    assert action.action_id not in outputs[0]  # it prints the new escalation's id, not this one
+    assert "CORRECTIVE_ACTION_ESCALATION" in outputs[0] and "0 action(s) created" in outputs[1]
+    listed = client.actions.ListActions(action_pb2.ListActionsRequest(filter=common_pb2.ActionFilter(
+        audit_id=message.audit_id, kinds=[common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION])))
+    assert [a.escalated_from for a in listed.actions] == [action.action_id]
