@@ -118,7 +118,7 @@ def _intent(rule: Rule, spec: ActionSpec, fact: Fact, because: Mapping[str, Any]
         due_on=due_date(spec.due, fields), subject_type=spec.subject_type,
         subject_id=render_value(fields[spec.subject_id_field]),
         detail=_template(spec.detail, fields, because),
-        dedupe_key=f"{rule.rule_id}:{_template(spec.key, fields, because)}",
+        dedupe_key=f"{rule.rule_id}:{spec.kind}:{_template(spec.key, fields, because)}",
         escalated_from=(
             render_value(fields[spec.escalated_from_field]) if spec.escalated_from_field else ""
         ),

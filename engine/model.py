@@ -352,8 +352,8 @@ class Finding:
 class ActionIntent:
     """An action a rule asks for; the server decides whether it is new.
 
-    ``dedupe_key`` is stable for "the same action": the server creates at most
-    one open action per key.
+    ``dedupe_key`` (rule id, kind and the rule's ``key``) is stable for "the
+    same action": the server creates at most one open action per key.
     """
 
     rule_id: str

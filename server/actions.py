@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from google.protobuf import json_format
+from sqlalchemy import ColumnElement, and_, exists, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -72,8 +73,30 @@ def to_proto(row: Action, as_of: date | None) -> common_pb2.Action:
 
 
 def _event(session: Session, row: Action, kind: str, actor: Actor) -> None:
+    _events_in_commit_order(session)
+    snapshot = json_format.MessageToJson(to_proto(row, None), indent=None)
     session.add(ActionEvent(action_id=row.action_id, type=kind, occurred_at=now(),
-                            client=actor.client))
+                            client=actor.client, snapshot=snapshot))
+
+
+# Any constant: the key of the PostgreSQL advisory lock that orders event writers.
+_EVENTS_LOCK = 7_321_001
+
+
+def _events_in_commit_order(session: Session) -> None:
+    """Make event sequence numbers follow commit order.
+
+    A watcher resumes "after sequence N"; if a transaction holding sequence 10
+    committed after one holding 11, a watcher that had seen 11 would miss 10.
+    So on PostgreSQL a transaction takes a transaction-scoped lock before its
+    first event and keeps it until it commits. (SQLite already serialises
+    writers.)
+    """
+    if session.info.get("events_locked"):
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
+    session.info["events_locked"] = True
 
 
 def create(session: Session, intent: ActionIntent, ruleset_version: str, origin_on: date,
@@ -271,3 +294,40 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor) -> l
         if open_by_key(session, intent.dedupe_key) is None:
             created.append(create(session, intent, evaluation.ruleset_version, as_of, actor))
     return created
+
+
+# ------------------------------------------------------------ WatchActions
+
+
+def check_filter(f: common_pb2.ActionFilter, today: date) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a filter, or INVALID_ARGUMENT listing every problem."""
+    check = Checker()
+    conditions = _filter(f, today, check)
+    check.done()
+    return conditions
+
+
+def events_after(session: Session, after: int, conditions: list[ColumnElement[bool]],
+                 limit: int, today: date) -> list[common_pb2.ActionEvent]:
+    """Events with a sequence above ``after``, in sequence (= commit) order, whose
+    action matches the filter as it is now."""
+    rows = session.execute(
+        select(ActionEvent).join(Action, Action.action_id == ActionEvent.action_id)
+        .where(ActionEvent.sequence > after, *conditions)
+        .order_by(ActionEvent.sequence).limit(limit)
+    ).scalars().all()
+    events = []
+    for row in rows:
+        action = json_format.Parse(row.snapshot, common_pb2.Action())
+        action.overdue = action.status == common_pb2.ACTION_STATUS_OPEN and \
+            date.fromisoformat(action.due_on) < today
+        event = common_pb2.ActionEvent(
+            sequence=row.sequence, action=action,
+            type=convert.enum_number(_EVENT_TYPE, row.type),  # type: ignore[arg-type]
+        )
+        event.occurred_at.FromDatetime(row.occurred_at)
+        events.append(event)
+    return events
+
+
+_EVENT_TYPE = common_pb2.DESCRIPTOR.enum_types_by_name["ActionEventType"]

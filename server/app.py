@@ -8,6 +8,8 @@ thread inside one database transaction, map any error in one place
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import signal
 import uuid
@@ -33,6 +35,8 @@ from lenses.v1 import (
     audit_pb2_grpc,
     diagnostics_pb2,
     diagnostics_pb2_grpc,
+    provider_pb2,
+    provider_pb2_grpc,
     rules_pb2,
     rules_pb2_grpc,
 )
@@ -42,6 +46,7 @@ from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
 from .errors import to_status
+from .providers import ProviderService
 from .store import Store
 
 log = logging.getLogger("lenses.server")
@@ -49,6 +54,7 @@ T = TypeVar("T")
 SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
     action_pb2.DESCRIPTOR.services_by_name["ActionService"],
+    provider_pb2.DESCRIPTOR.services_by_name["ProviderService"],
     rules_pb2.DESCRIPTOR.services_by_name["RulesService"],
     diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"],
 )
@@ -67,6 +73,8 @@ class Lenses:
         self.engine = RulesEngine.from_directory(settings.rules_dir)
         self.store = Store(settings.database_url)
         self.audits = AuditService(self.engine, settings.store_narrative)
+        self.providers = ProviderService(self.engine)
+        self.bus = EventBus()
 
     async def call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
         """Run blocking ``work`` off the event loop; map any error to a status."""
@@ -82,13 +90,52 @@ class Lenses:
 
     def write(self, context: grpc.aio.ServicerContext,
               work: Callable[[Session, Actor], T]) -> Callable[[], T]:
-        """A transactional write, as ``work(session, actor)``."""
+        """A transactional write, as ``work(session, actor)``; watchers are woken
+        once it has committed."""
         actor = Actor(client_name(context), today_utc())
-        return lambda: self.store.run(lambda session: work(session, actor))
+
+        def run() -> T:
+            try:
+                return self.store.run(lambda session: work(session, actor))
+            finally:
+                self.bus.notify_threadsafe()
+        return run
 
     def read(self, work: Callable[[Session], T]) -> Callable[[], T]:
         """A read-only transaction."""
         return lambda: self.store.read(work)
+
+
+class EventBus:
+    """Wakes this process's WatchActions streams when a write commits. Writes by
+    other processes are seen by polling (every POLL seconds)."""
+
+    POLL = 0.05
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def _current(self) -> asyncio.Event:
+        if self._event is None:
+            self._loop = asyncio.get_running_loop()
+            self._event = asyncio.Event()
+        return self._event
+
+    def notify_threadsafe(self) -> None:
+        """Called from a worker thread after a write."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        event = self._current()
+        self._event = asyncio.Event()
+        event.set()
+
+    async def wait(self) -> None:
+        """Until the next local write, or POLL seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._current().wait(), self.POLL)
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
@@ -115,6 +162,30 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return await self.app.call(context, self.app.write(
             context, lambda s, a: self.app.audits.moderate(s, request, a)))
 
+    async def RecordPlanRating(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.providers.record_plan_rating(s, request.rating, a)))
+
+
+class ProviderServicer(provider_pb2_grpc.ProviderServiceServicer):
+    """ProviderService: called by the provider monitoring system."""
+
+    def __init__(self, app: Lenses) -> None:
+        self.app = app
+
+    async def RecordInspection(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.providers.record_inspection(s, request.inspection, a)))
+
+    async def RecordPlacement(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.providers.record_placement(s, request.placement, a)))
+
+    async def GetProvider(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.providers.get_provider(
+                s, _required_id(request.provider_id, "provider_id"), today_utc())))
+
 
 class ActionServicer(action_pb2_grpc.ActionServiceServicer):
     """ActionService: everyone who tracks follow-up."""
@@ -134,6 +205,21 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
     async def CompleteAction(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.write(
             context, lambda s, a: actions.to_proto(actions.complete(s, request, a), a.today)))
+
+    async def WatchActions(self, request: Any, context: Any) -> Any:  # noqa: N802
+        """Every event after ``after_sequence``, then new ones as they commit."""
+        today = today_utc()
+        conditions = await self.app.call(context, lambda: actions.check_filter(request.filter, today))
+        after = request.after_sequence
+        batch = 500
+        while True:
+            events = await self.app.call(context, self.app.read(functools.partial(
+                actions.events_after, after=after, conditions=conditions, limit=batch, today=today)))
+            for event in events:
+                yield event
+                after = event.sequence
+            if len(events) < batch:
+                await self.app.bus.wait()
 
     async def RunEscalations(self, request: Any, context: Any) -> Any:  # noqa: N802
         def work(session: Session, actor: Actor) -> Any:
@@ -186,6 +272,16 @@ def _guarded(behaviour: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return handle
 
 
+def _guarded_stream(behaviour: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"the request is not a valid {request.type_name} message")
+        async for item in behaviour(request, context):
+            yield item
+    return handle
+
+
 def handlers_for(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
     """gRPC handlers for every method the servicer implements, built from the
     descriptor: undecodable request bytes get INVALID_ARGUMENT (grpc's own
@@ -194,10 +290,15 @@ def handlers_for(service: ServiceDescriptor, servicer: object) -> grpc.GenericRp
     for method in service.methods:
         if method.name not in vars(type(servicer)):
             continue  # not implemented yet: gRPC answers UNIMPLEMENTED
-        if method.client_streaming or method.server_streaming:
-            continue
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                _guarded_stream(getattr(servicer, method.name)),
+                request_deserializer=_safe_parser(request_class),
+                response_serializer=response_class.SerializeToString,
+            )
+            continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _guarded(getattr(servicer, method.name)),
             request_deserializer=_safe_parser(request_class),
@@ -225,7 +326,8 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
     app = Lenses(settings)
     server = grpc.aio.server()
-    servicers = (AuditServicer(app), ActionServicer(app), RulesServicer(app), DiagnosticsServicer())
+    servicers = (AuditServicer(app), ActionServicer(app), ProviderServicer(app), RulesServicer(app),
+                 DiagnosticsServicer())
     server.add_generic_rpc_handlers([
         handlers_for(descriptor, servicer) for descriptor, servicer in zip(SERVICES, servicers, strict=True)
     ])

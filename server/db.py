@@ -162,3 +162,81 @@ class ActionEvent(Base):
     type: Mapped[str] = mapped_column(CODE)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     client: Mapped[str] = mapped_column(ID, default="")
+    # The action as it was right after the event (proto3 JSON), for WatchActions.
+    snapshot: Mapped[str] = mapped_column(Text, default="")
+
+
+class Record(Base):
+    """An idempotent write (inspection, placement, plan rating, review): the digest of
+    what was sent and the response given, so the same id again changes nothing."""
+
+    __tablename__ = "records"
+
+    kind: Mapped[str] = mapped_column(CODE, primary_key=True)
+    record_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    ruleset_version: Mapped[str] = mapped_column(CODE)
+    findings: Mapped[str] = mapped_column(Text)  # JSON list of proto3 JSON findings
+    action_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    client: Mapped[str] = mapped_column(ID, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Provider(Base):
+    """A commissioned provider (a children's home, a fostering agency)."""
+
+    __tablename__ = "providers"
+
+    provider_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    provider_name: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class Inspection(Base):
+    """An Ofsted inspection result."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_provider", "provider_id", "rated_on"),)
+
+    inspection_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.provider_id"))
+    grade: Mapped[str] = mapped_column(CODE)
+    inspected_on: Mapped[date] = mapped_column(Date)
+    published_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    rated_on: Mapped[date] = mapped_column(Date)  # publication, else inspection
+
+
+class Placement(Base):
+    """A child placed with a provider; ``end_on`` is set when the placement ends."""
+
+    __tablename__ = "placements"
+    __table_args__ = (
+        Index("ix_placements_provider", "provider_id", "start_on"),
+        Index("ix_placements_area", "service_area", "start_on"),
+    )
+
+    placement_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ID)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.provider_id"))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    social_worker_id: Mapped[str] = mapped_column(ID, default="")
+    team_manager_id: Mapped[str] = mapped_column(ID, default="")
+    team: Mapped[str] = mapped_column(ID, default="")
+    service_area: Mapped[str] = mapped_column(ID, default="")
+    checks: Mapped[str] = mapped_column(String(500), default="")  # the checks done, comma-separated
+
+
+class PlanRating(Base):
+    """An IRO's or CP chair's RAG rating of a plan."""
+
+    __tablename__ = "plan_ratings"
+    __table_args__ = (Index("ix_plan_ratings_area", "service_area", "rated_on"),)
+
+    rating_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ID)
+    plan_type: Mapped[str] = mapped_column(CODE)
+    rating: Mapped[str] = mapped_column(CODE)
+    rated_on: Mapped[date] = mapped_column(Date)
+    rated_by: Mapped[str] = mapped_column(ID, default="")
+    team: Mapped[str] = mapped_column(ID, default="")
+    service_area: Mapped[str] = mapped_column(ID, default="")

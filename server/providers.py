@@ -1,0 +1,233 @@
+"""Provider monitoring: inspections, placements and plan ratings (ES-04..ES-08).
+
+Each call is one transaction and idempotent on its id: the same id and
+content again returns the stored response and changes nothing; the same id
+with other content is ALREADY_EXISTS (except a placement's ``end_on``, which
+a later call may set to end it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import date
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine import model
+from engine.evaluate import RulesEngine
+from engine.model import Evaluation
+from lenses.v1 import audit_pb2, common_pb2, provider_pb2
+
+from . import actions, convert
+from .actions import Actor
+from .db import Action, Inspection, Placement, PlanRating, Provider, Record
+from .errors import Conflict, NotFound
+
+
+def _digest(message: Message) -> str:
+    return hashlib.sha256(message.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _stored(session: Session, kind: str, record_id: str, content: str) -> Record | None:
+    """The earlier response for this id, if any; other content is a conflict."""
+    record = session.get(Record, (kind, record_id))
+    if record is not None and record.content_digest != content:
+        raise Conflict(f"{kind} {record_id} was already recorded with different content")
+    return record
+
+
+def _respond(session: Session, record: Record, response: Message, today: date) -> Message:
+    """Fill ``{findings, actions}`` from a stored record (actions as they are now)."""
+    response.findings.extend(  # type: ignore[attr-defined]
+        json_format.ParseDict(f, common_pb2.Finding()) for f in json.loads(record.findings))
+    ids = json.loads(record.action_ids)
+    rows = {r.action_id: r for r in session.scalars(select(Action).where(Action.action_id.in_(ids)))}
+    response.actions.extend(actions.to_proto(rows[i], today) for i in ids)  # type: ignore[attr-defined]
+    return response
+
+
+def _record(session: Session, kind: str, record_id: str, content: str, evaluation: Evaluation,
+            rows: Iterable[Action], actor: Actor) -> Record:
+    record = Record(
+        kind=kind, record_id=record_id, content_digest=content,
+        ruleset_version=evaluation.ruleset_version,
+        findings=json.dumps([json_format.MessageToDict(convert.finding_to_proto(f))
+                             for f in evaluation.findings]),
+        action_ids=json.dumps([r.action_id for r in rows]), client=actor.client,
+        created_at=actions.now(),
+    )
+    session.add(record)
+    session.flush()  # primary key (kind, id): a racing twin fails here and is retried
+    return record
+
+
+def _ensure_provider(session: Session, provider_id: str, name: str = "") -> Provider:
+    provider = session.get(Provider, provider_id)
+    if provider is None:
+        provider = Provider(provider_id=provider_id, provider_name=name)
+        session.add(provider)
+        session.flush()
+    elif name and provider.provider_name != name:
+        provider.provider_name = name
+    return provider
+
+
+def latest_grade(session: Session, provider_id: str, on: date, excluding: str = "") -> str | None:
+    """The provider's latest grade rated on or before ``on`` (None if never inspected)."""
+    return session.scalar(
+        select(Inspection.grade)
+        .where(Inspection.provider_id == provider_id, Inspection.rated_on <= on,
+               Inspection.inspection_id != excluding)
+        .order_by(Inspection.rated_on.desc(), Inspection.inspection_id.desc()).limit(1))
+
+
+def _placement_model(row: Placement) -> model.Placement:
+    done = set(filter(None, row.checks.split(",")))
+    return model.Placement(
+        placement_id=row.placement_id, case_ref=row.case_ref, provider_id=row.provider_id,
+        start_on=row.start_on, end_on=row.end_on, social_worker_id=row.social_worker_id,
+        team_manager_id=row.team_manager_id, team=row.team, service_area=row.service_area,
+        checks=model.PlacementChecks(**{name: name in done for name in model.PLACEMENT_CHECKS}),
+    )
+
+
+def active_placements(session: Session, provider_id: str, on: date) -> list[Placement]:
+    """Children placed with the provider on ``on`` (the end date is exclusive)."""
+    return list(session.scalars(select(Placement).where(
+        Placement.provider_id == provider_id, Placement.start_on <= on,
+        or_(Placement.end_on.is_(None), Placement.end_on > on),
+    ).order_by(Placement.placement_id)))
+
+
+class ProviderService:
+    """The logic behind ProviderService and RecordPlanRating (transport-free)."""
+
+    def __init__(self, engine: RulesEngine) -> None:
+        self.engine = engine
+
+    def record_inspection(self, session: Session, message: provider_pb2.Inspection,
+                          actor: Actor) -> provider_pb2.RecordInspectionResponse:
+        """ES-04 and ES-07; idempotent on ``inspection_id``."""
+        inspection = convert.inspection_from_proto(message)
+        content = _digest(message)
+        response = provider_pb2.RecordInspectionResponse()
+        stored = _stored(session, "inspection", inspection.inspection_id, content)
+        if stored is not None:
+            return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
+        _ensure_provider(session, inspection.provider_id, inspection.provider_name)
+        data = model.InspectionInput(
+            inspection=inspection,
+            previous_grade=latest_grade(session, inspection.provider_id, inspection.rated_on),
+            placements=tuple(_placement_model(p) for p in
+                             active_placements(session, inspection.provider_id, inspection.rated_on)),
+        )
+        evaluation = self.engine.evaluate_inspection(data)
+        session.add(Inspection(
+            inspection_id=inspection.inspection_id, provider_id=inspection.provider_id,
+            grade=inspection.grade, inspected_on=inspection.inspected_on,
+            published_on=inspection.published_on, rated_on=inspection.rated_on,
+        ))
+        rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
+                                     inspection.rated_on, actor)
+        record = _record(session, "inspection", inspection.inspection_id, content, evaluation,
+                         rows, actor)
+        return _respond(session, record, response, actor.today)  # type: ignore[return-value]
+
+    def record_placement(self, session: Session, message: provider_pb2.Placement,
+                         actor: Actor) -> provider_pb2.RecordPlacementResponse:
+        """ES-05 and ES-06; idempotent on ``placement_id``; a later ``end_on`` ends it."""
+        placement = convert.placement_from_proto(message)
+        response = provider_pb2.RecordPlacementResponse()
+        started = provider_pb2.Placement()
+        started.CopyFrom(message)
+        started.end_on = ""  # the placement as it started: what its evaluation depends on
+        stored = _stored(session, "placement", placement.placement_id, _digest(started))
+        if stored is not None:
+            self._end(session, placement)
+            return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
+        _ensure_provider(session, placement.provider_id)
+        grade = latest_grade(session, placement.provider_id, placement.start_on)
+        evaluation = self.engine.evaluate_placement(model.PlacementInput(placement, grade))
+        session.add(Placement(
+            placement_id=placement.placement_id, case_ref=placement.case_ref,
+            provider_id=placement.provider_id, start_on=placement.start_on,
+            end_on=placement.end_on, social_worker_id=placement.social_worker_id,
+            team_manager_id=placement.team_manager_id, team=placement.team,
+            service_area=placement.service_area,
+            checks=",".join(n for n in model.PLACEMENT_CHECKS if getattr(placement.checks, n)),
+        ))
+        rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
+                                     placement.start_on, actor)
+        record = _record(session, "placement", placement.placement_id, _digest(started),
+                         evaluation, rows, actor)
+        return _respond(session, record, response, actor.today)  # type: ignore[return-value]
+
+    @staticmethod
+    def _end(session: Session, placement: model.Placement) -> None:
+        row = session.get(Placement, placement.placement_id)
+        assert row is not None
+        if placement.end_on is None or row.end_on == placement.end_on:
+            return
+        if row.end_on is not None:
+            raise Conflict(f"placement {placement.placement_id} already ended on {row.end_on}")
+        row.end_on = placement.end_on
+
+    def record_plan_rating(self, session: Session, message: audit_pb2.PlanRating,
+                           actor: Actor) -> audit_pb2.RecordPlanRatingResponse:
+        """ES-08 (the response to a red plan); idempotent on ``rating_id``."""
+        rating = convert.plan_rating_from_proto(message)
+        content = _digest(message)
+        response = audit_pb2.RecordPlanRatingResponse()
+        stored = _stored(session, "plan_rating", rating.rating_id, content)
+        if stored is not None:
+            return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
+        evaluation = self.engine.evaluate_plan_rating(rating)
+        session.add(PlanRating(
+            rating_id=rating.rating_id, case_ref=rating.case_ref, plan_type=rating.plan_type,
+            rating=rating.rating, rated_on=rating.rated_on, rated_by=rating.rated_by,
+            team=rating.team, service_area=rating.service_area,
+        ))
+        rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
+                                     rating.rated_on, actor)
+        record = _record(session, "plan_rating", rating.rating_id, content, evaluation, rows, actor)
+        return _respond(session, record, response, actor.today)  # type: ignore[return-value]
+
+    def get_provider(self, session: Session, provider_id: str, today: date) -> provider_pb2.Provider:
+        """Latest grade and date, children placed now, open actions."""
+        provider = session.get(Provider, provider_id)
+        if provider is None:
+            raise NotFound(f"no provider {provider_id!r}")
+        latest = session.scalar(
+            select(Inspection).where(Inspection.provider_id == provider_id)
+            .order_by(Inspection.rated_on.desc(), Inspection.inspection_id.desc()).limit(1))
+        open_actions = session.scalars(select(Action).where(
+            Action.provider_id == provider_id, Action.status == actions.OPEN,
+        ).order_by(Action.due_on, Action.action_id))
+        result = provider_pb2.Provider(
+            provider_id=provider_id, provider_name=provider.provider_name,
+            active_placements=[placement_to_proto(p) for p in
+                               active_placements(session, provider_id, today)],
+            open_actions=[actions.to_proto(a, today) for a in open_actions],
+        )
+        if latest is not None:
+            result.latest_grade = convert.enum_number(convert.OFSTED_GRADE, latest.grade)  # type: ignore[assignment]
+            result.latest_inspected_on = latest.inspected_on.isoformat()
+            result.latest_published_on = latest.published_on.isoformat() if latest.published_on else ""
+        return result
+
+
+def placement_to_proto(row: Placement) -> provider_pb2.Placement:
+    """A stored placement as the API's ``Placement``."""
+    done = set(filter(None, row.checks.split(",")))
+    return provider_pb2.Placement(
+        placement_id=row.placement_id, case_ref=row.case_ref, provider_id=row.provider_id,
+        start_on=row.start_on.isoformat(), end_on=row.end_on.isoformat() if row.end_on else "",
+        social_worker_id=row.social_worker_id, team_manager_id=row.team_manager_id,
+        team=row.team, service_area=row.service_area,
+        checks=provider_pb2.PlacementChecks(**{n: n in done for n in model.PLACEMENT_CHECKS}),
+    )
