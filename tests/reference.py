@@ -128,7 +128,7 @@ def _read(directory: str) -> RefRules:
         if path.name in (PARAMS_FILE, CATALOGUE_FILE) or TESTS_DIR in relative.parts[:-1]:
             continue
         data = _yaml(path)
-        parts = data["triggers"] if "triggers" in data else [data]
+        parts = data.get("triggers", [data])
         triggers = tuple(RefTrigger(part["applies_to"], part["when"]) for part in parts)
         rules.append(RefRule(str(data["id"]), triggers, str(relative)))
     return RefRules(params, catalogue, tuple(rules))

@@ -9,6 +9,7 @@ months back, and dates on weekends, bank holidays and month ends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from engine import dates
 from engine.model import (
     AREAS,
+    AT_LEAST_GOOD,
     GRADES,
     OFSTED_GRADES,
     PLACEMENT_CHECKS,
@@ -70,6 +72,7 @@ GRADE_CHOICES: tuple[str | None, ...] = (*GRADES, None)
 OFSTED_CHOICES: tuple[str | None, ...] = (*OFSTED_GRADES, None)
 RISK_TYPES = ("SEXUAL_EXPLOITATION", "NEGLECT", "EMOTIONAL", "SEXUAL", "PHYSICAL", "DOMESTIC")
 BELOW_GOOD = "DOES_NOT_MEET_GOOD"
+OPPOSITE = {"EXCEEDS_GOOD": BELOW_GOOD, BELOW_GOOD: "EXCEEDS_GOOD"}
 
 
 def days() -> st.SearchStrategy[date]:
@@ -101,13 +104,25 @@ TEXT = st.one_of(
 )
 REASON = st.sampled_from(("", "  ", "not looked after"))
 
+# The grades an audit's areas are drawn from: any mix, any mix with some areas
+# below good (GC-06, GC-07, ES-03), or two grades in even proportions (GC-08's
+# half share of areas exceeding good).
+PALETTES = st.one_of(
+    st.lists(st.sampled_from(GRADE_CHOICES), min_size=1, max_size=3),
+    st.lists(st.sampled_from(GRADE_CHOICES), max_size=2).map(lambda p: [*p, BELOW_GOOD]),
+    st.sampled_from((
+        ["EXCEEDS_GOOD", "MEETS_GOOD"], ["EXCEEDS_GOOD", BELOW_GOOD],
+        ["EXCEEDS_GOOD", "NOT_APPLICABLE", "MEETS_GOOD"],
+    )).map(list),
+)
+
 
 # ------------------------------------------------------------------ audits
 
 
 @st.composite
 def area_judgements(draw: st.DrawFn, area: str,
-                    palette: list[str | None]) -> AreaJudgement:
+                    palette: Sequence[str | None]) -> AreaJudgement:
     """One area's row, its grade drawn from the audit's palette."""
     return AreaJudgement(
         area=area,
@@ -138,12 +153,26 @@ def audits(draw: st.DrawFn) -> Audit:
     status = draw(st.sampled_from(("DRAFT", "COMPLETED")))
     completed = status == "COMPLETED"
     completed_on = draw(days()) if completed else draw(st.none() | days())
-    if draw(st.booleans()):
+    layout = draw(st.sampled_from(("all", "all but one", "some")))
+    if layout == "all":
         chosen = list(AREAS)
+    elif layout == "all but one":
+        left_out = draw(st.sampled_from(AREAS))
+        chosen = [area for area in AREAS if area != left_out]
     else:
         chosen = draw(st.lists(st.sampled_from(AREAS), unique=True, max_size=len(AREAS)))
-    palette = draw(st.lists(st.sampled_from(GRADE_CHOICES), min_size=1, max_size=3))
-    areas = tuple(draw(area_judgements(area, palette)) for area in chosen)
+    palette = draw(PALETTES)
+    if draw(st.booleans()):
+        areas = tuple(draw(area_judgements(area, palette)) for area in chosen)
+    else:  # exactly 0..4 areas below good (GC-06's threshold, GC-09, GC-13)
+        count = min(draw(st.integers(0, 4)), len(chosen))
+        below = set(draw(st.lists(st.sampled_from(chosen), unique=True, min_size=count,
+                                  max_size=count))) if chosen else set()
+        rest = [grade for grade in palette if grade != BELOW_GOOD] or ["MEETS_GOOD"]
+        areas = tuple(
+            draw(area_judgements(area, [BELOW_GOOD] if area in below else rest))
+            for area in chosen
+        )
     if completed_on is None:
         lookback = draw(st.none() | days())
     else:
@@ -151,7 +180,8 @@ def audits(draw: st.DrawFn) -> Audit:
         lookback = draw(st.one_of(
             st.none(), near(six_back, 2), after(completed_on, -400, 5),
         ))
-    overall = draw(st.sampled_from(palette) | st.sampled_from(GRADE_CHOICES))
+    overall = draw(st.sampled_from(palette) | st.sampled_from(GRADE_CHOICES)
+                   | st.sampled_from(("EXCEEDS_GOOD", "MEETS_GOOD")) | st.just(BELOW_GOOD))
     return Audit(
         audit_id="AU1",
         revision=draw(st.integers(1, 3)),
@@ -190,14 +220,22 @@ def concern_cases(draw: st.DrawFn, around: date) -> ConcernCase:
 
 
 @st.composite
-def calibrations(draw: st.DrawFn) -> Calibration:
-    """Counts around 5 (the auditor, this audit added) and 10 (the others).
-
-    4 or 9 earlier audits (5 or 10 with this one) against 10 or 20 others put
-    both shares on a 10-point grid, so the 30-point gap is often met exactly.
-    """
-    auditor = draw(st.sampled_from((3, 4, 5)) | st.integers(0, 8) | st.sampled_from((4, 9)))
-    others = draw(st.sampled_from((9, 10, 11)) | st.integers(0, 14) | st.sampled_from((10, 20)))
+def calibrations(draw: st.DrawFn, audit: Audit) -> Calibration:
+    """Counts around 5 (the auditor, this audit added) and 10 (the others);
+    half the time shares exactly 30 points apart (GC-18's boundary)."""
+    if draw(st.booleans()):
+        counted = audit.completed and audit.completed_on is not None
+        this_good = int(counted and audit.overall_grade in AT_LEAST_GOOD)
+        earlier = draw(st.sampled_from((4, 9)))
+        total = earlier + int(counted)  # 5 or 10 for a completed audit
+        good = draw(st.integers(this_good, earlier + this_good))
+        others_good = 10 * good // max(total, 1) + draw(st.sampled_from((-3, 3)))
+        return Calibration(
+            auditor_audits=earlier, auditor_good=good - this_good,
+            others_audits=10, others_good=min(max(others_good, 0), 10),
+        )
+    auditor = draw(st.sampled_from((3, 4, 5)) | st.integers(0, 8))
+    others = draw(st.sampled_from((9, 10, 11)) | st.integers(0, 14))
     return Calibration(
         auditor_audits=auditor,
         auditor_good=draw(st.integers(0, auditor)),
@@ -210,27 +248,30 @@ def calibrations(draw: st.DrawFn) -> Calibration:
 def histories(draw: st.DrawFn, audit: Audit) -> AuditHistory:
     """Earlier audits of the case, concerns per area, calibration counts."""
     around = audit.completed_on or date(2026, 6, 1)
+    # Two steps from this audit's effective grade, for GC-16.
+    swing = OPPOSITE.get(audit.effective_grade or "", "MEETS_GOOD")
     earlier = tuple(
         EarlierAudit(
-            audit_id=draw(st.sampled_from((f"E{i}", audit.audit_id))),
+            audit_id=draw(st.sampled_from((f"E{i}", f"E{i}", audit.audit_id))),
             completed_on=draw(after(around, -700, 0)),
-            effective_grade=draw(st.sampled_from(GRADE_CHOICES)),
+            effective_grade=draw(st.sampled_from(GRADE_CHOICES) | st.just(swing)),
         )
         for i in range(draw(st.integers(0, 3)))
     )
     below = [a.area for a in audit.areas if a.grade == BELOW_GOOD]
     candidates = list(dict.fromkeys([*below, "RISK", "PLANS"]))
-    concern_areas = draw(st.lists(st.sampled_from(candidates), unique=True, max_size=3))
+    concern_areas = draw(st.just(below) | st.lists(st.sampled_from(candidates), unique=True,
+                                                   max_size=3))
     concerns = {
-        area: tuple(draw(st.lists(concern_cases(around), max_size=4)))
+        area: tuple(draw(st.lists(concern_cases(around), max_size=5)))
         for area in concern_areas
     }
     return AuditHistory(
         earlier_case_audits=earlier,
         concerns=concerns,
-        calibration=draw(calibrations()),
+        calibration=draw(calibrations(audit)),
         open_deep_dive_areas=frozenset(
-            draw(st.lists(st.sampled_from(candidates), unique=True, max_size=2))
+            draw(st.lists(st.sampled_from(candidates), unique=True, max_size=1))
         ),
         calibration_review_open=draw(st.booleans()),
     )
@@ -333,7 +374,7 @@ def review_actions(draw: st.DrawFn) -> ReviewAction:
 
 @st.composite
 def review_judgements(draw: st.DrawFn, lens: str, area: str,
-                      palette: list[str | None]) -> ReviewJudgement:
+                      palette: Sequence[str | None]) -> ReviewJudgement:
     """One judgement area, its grade drawn from the review's palette."""
     return ReviewJudgement(
         lens=lens,
@@ -348,10 +389,11 @@ def review_judgements(draw: st.DrawFn, lens: str, area: str,
 @st.composite
 def review_evidence(draw: st.DrawFn) -> ReviewEvidence:
     """Audit counts around 5 and a good share around 0.7; 0..2 inadequate placements."""
-    completed = draw(st.sampled_from((4, 5, 10)) | st.integers(0, 12))
+    completed = draw(st.sampled_from((4, 5, 10, 20)) | st.integers(0, 12))
     return ReviewEvidence(
         audits_completed=completed,
-        audits_good_or_better=draw(st.integers(0, completed)),
+        audits_good_or_better=draw(st.integers(0, completed)
+                                   | st.just(round(0.7 * completed))),
         inadequate_provider_placements=draw(st.integers(0, 2)),
     )
 

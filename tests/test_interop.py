@@ -63,3 +63,20 @@ def test_node_client_submits_the_below_good_example(server) -> None:  # type: ig
     assert stored.evaluation.ruleset_version == evaluation["rulesetVersion"]
     assert sorted(f.rule_id for f in stored.evaluation.findings) == \
         sorted(f["ruleId"] for f in evaluation["findings"])
+
+
+def test_node_client_records_an_inspection_and_reads_the_stream(server) -> None:  # type: ignore[no-untyped-def]
+    assert NODE is not None
+    provider_id = unique("SC-NODE")
+    script = ROOT / "tests" / "interop" / "inspection_stream.js"
+    result = subprocess.run([NODE, str(script), server.address, str(EXAMPLES / "inspection-inadequate.json"),
+                             provider_id], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)
+    kinds = sorted(a["kind"] for a in output["response"]["actions"])
+    assert kinds == ["ACTION_KIND_PLACEMENT_DECISION", "ACTION_KIND_PLACEMENT_REVIEW_VISIT",
+                     "ACTION_KIND_PROVIDER_ACTION_PLAN"]
+    streamed = sorted(e["action"]["actionId"] for e in output["events"])
+    assert streamed == sorted(a["actionId"] for a in output["response"]["actions"])
+    sequences = [int(e["sequence"]) for e in output["events"]]
+    assert sequences == sorted(sequences)

@@ -286,3 +286,35 @@ def test_a_watcher_that_resumes_sees_every_event_once(
     assert len(seen) == 3 + 5 and len(set(seen)) == len(seen) and seen == sorted(seen)
     assert types.count(K.ACTION_EVENT_TYPE_COMPLETED) == 1
     assert types.count(K.ACTION_EVENT_TYPE_CREATED) == 7
+
+
+def test_events_from_another_server_process_reach_every_watcher(server) -> None:  # type: ignore[no-untyped-def]
+    """Two servers on one database: writes through the second reach watchers of the first."""
+    from tests.server_harness import running_server
+
+    provider_id = unique("SC")
+    received: dict[int, list[int]] = {0: [], 1: []}
+
+    def watch(slot: int) -> None:
+        with server.channel() as channel:
+            stream = Client(channel).actions.WatchActions(
+                action_pb2.WatchActionsRequest(filter=K.ActionFilter(provider_id=provider_id)), timeout=60
+            )
+            for event in stream:
+                received[slot].append(event.sequence)
+                if len(received[slot]) == 3:
+                    stream.cancel()
+                    return
+
+    watchers = [threading.Thread(target=watch, args=(slot,)) for slot in (0, 1)]
+    for watcher in watchers:
+        watcher.start()
+    with running_server(server.database_url) as other, other.channel() as channel:
+        stub = provider_pb2_grpc.ProviderServiceStub(channel)
+        record(stub, inspection(provider_id, K.OFSTED_GRADE_GOOD, "2025-01-06"))
+        record(stub, placement(provider_id, insurance=False))  # PLACEMENT_CHECKS
+        record(stub, inspection(provider_id, K.OFSTED_GRADE_REQUIRES_IMPROVEMENT, "2026-03-02"))  # ES-07
+        record(stub, placement(provider_id, start_on="2026-03-09"))  # PLACEMENT_EXCEPTION
+        for watcher in watchers:
+            watcher.join(60)
+    assert received[0] == received[1] and len(received[0]) == 3
