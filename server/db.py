@@ -162,7 +162,7 @@ class ActionEvent(Base):
     type: Mapped[str] = mapped_column(CODE)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     client: Mapped[str] = mapped_column(ID, default="")
-    # The action as it was right after the event (proto3 JSON), for WatchActions.
+    # The action as it was right after the event (serialized, base64), for WatchActions.
     snapshot: Mapped[str] = mapped_column(Text, default="")
 
 
