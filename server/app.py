@@ -14,6 +14,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, TypeVar
 
@@ -50,6 +51,7 @@ from .providers import ProviderService
 from .store import Store
 
 log = logging.getLogger("lenses.server")
+WORKER_THREADS = 16
 T = TypeVar("T")
 SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
@@ -325,6 +327,9 @@ def _required_date(value: str, name: str) -> date:
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
     """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
     app = Lenses(settings)
+    # Handlers wait on the database in threads; more threads than the default
+    # (CPUs + 4) keep the PostgreSQL pool busy while others wait on locks.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=WORKER_THREADS))
     server = grpc.aio.server()
     servicers = (AuditServicer(app), ActionServicer(app), ProviderServicer(app), RulesServicer(app),
                  DiagnosticsServicer())

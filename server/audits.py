@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from google.protobuf import json_format
 from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine import history as summaries
@@ -31,7 +34,7 @@ from lenses.v1 import audit_pb2
 
 from . import actions, convert
 from .actions import Actor
-from .db import Action, AuditConcern, AuditHead, AuditRevision
+from .db import Action, AreaDay, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
 
@@ -89,7 +92,7 @@ class AuditService:
             raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
                                 f"revision {audit.revision} is stale")
         audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
-        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit))
+        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation)
         stored_message = message if self.store_narrative else redact(message)
@@ -153,6 +156,7 @@ class AuditService:
         """Update the head read (and locked) at the start, or INSERT a new one: never
         re-read it, or a head a racing writer committed meanwhile would be overwritten
         without the stale check (the INSERT fails instead, and the save is retried)."""
+        previous = _contribution(head) if head is not None else None
         if head is None:
             head = AuditHead(audit_id=audit.audit_id)
             session.add(head)
@@ -162,6 +166,8 @@ class AuditService:
         head.overall_grade, head.moderated_grade = audit.overall_grade, audit.moderated_grade
         head.effective_grade, head.evaluation_id = audit.effective_grade, evaluation_id
         session.flush()
+        _count(session, previous, -1)
+        _count(session, _contribution(audit), +1)
         session.execute(delete(AuditConcern).where(AuditConcern.audit_id == audit.audit_id))
         if audit.completed and audit.completed_on is not None:
             session.add_all(
@@ -198,7 +204,8 @@ class AuditService:
 
     # ---------------------------------------------------------- history
 
-    def gather_history(self, session: Session, audit: Audit) -> AuditHistory:
+    def gather_history(self, session: Session, audit: Audit,
+                       head: AuditHead | None = None) -> AuditHistory:
         """GC-16/17/18 and ES-03 inputs through indexed, windowed queries
         (the same meaning as ``engine.history.summarise``)."""
         if not audit.completed or audit.completed_on is None:
@@ -207,7 +214,7 @@ class AuditService:
         return AuditHistory(
             earlier_case_audits=self._earlier_case_audits(session, audit),
             concerns=self._concerns(session, audit, params),
-            calibration=self._calibration(session, audit, params),
+            calibration=self._calibration(session, audit, params, head),
             open_deep_dive_areas=self._open_deep_dives(session, audit.service_area),
             calibration_review_open=self._calibration_review_open(session, audit.auditor_id),
         )
@@ -243,17 +250,29 @@ class AuditService:
                 ConcernCase(r.audit_id, r.case_ref, r.completed_on, r.strand, r.age_band))
         return {area: tuple(cases) for area, cases in concerns.items()}
 
-    def _calibration(self, session: Session, audit: Audit, params: object) -> Calibration:
+    @staticmethod
+    def _calibration(session: Session, audit: Audit, params: object,
+                     head: AuditHead | None) -> Calibration:
+        """Day counts over the window (bounded by its length, not by the history),
+        less this audit's own stored revision."""
         assert audit.completed_on is not None
-        start, _ = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
-        mine = AuditHead.auditor_id == audit.auditor_id
-        good = AuditHead.overall_grade.in_(sorted(AT_LEAST_GOOD))
-        row = session.execute(select(
-            func.count().filter(mine), func.count().filter(mine & good),
-            func.count().filter(~mine), func.count().filter(~mine & good),
-        ).where(AuditHead.service_area == audit.service_area, AuditHead.completed_on >= start,
-                *self._completed_before(audit))).one()
-        return Calibration(*(int(value or 0) for value in row))
+        start, end = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
+        area_total, area_good = session.execute(select(
+            func.coalesce(func.sum(AreaDay.audits), 0), func.coalesce(func.sum(AreaDay.good), 0),
+        ).where(AreaDay.service_area == audit.service_area,
+                AreaDay.completed_on.between(start, end))).one()
+        mine_total, mine_good = session.execute(select(
+            func.coalesce(func.sum(AuditorDay.audits), 0), func.coalesce(func.sum(AuditorDay.good), 0),
+        ).where(AuditorDay.service_area == audit.service_area,
+                AuditorDay.auditor_id == audit.auditor_id,
+                AuditorDay.completed_on.between(start, end))).one()
+        stored = _contribution(head) if head is not None else None
+        if stored and stored.service_area == audit.service_area and start <= stored.completed_on <= end:
+            area_total, area_good = area_total - 1, area_good - stored.good
+            if stored.auditor_id == audit.auditor_id:
+                mine_total, mine_good = mine_total - 1, mine_good - stored.good
+        return Calibration(int(mine_total), int(mine_good),
+                           int(area_total - mine_total), int(area_good - mine_good))
 
     @staticmethod
     def _open_deep_dives(session: Session, service_area: str) -> frozenset[str]:
@@ -305,9 +324,48 @@ class AuditService:
         audit = dataclasses.replace(convert.audit_from_proto(record), moderated_grade=grade)
         if not audit.completed:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
-        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit))
+        evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         return self._commit_evaluation(session, head, audit, evaluation, digest(record), "moderate",
                                        actor)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    service_area: str
+    auditor_id: str
+    completed_on: date
+    good: int
+
+
+def _contribution(record: Audit | AuditHead) -> _Counted | None:
+    """What a completed audit adds to the calibration day counts (None for drafts)."""
+    if record.status != "COMPLETED" or record.completed_on is None:
+        return None
+    return _Counted(record.service_area, record.auditor_id, record.completed_on,
+                    int(record.overall_grade in AT_LEAST_GOOD))
+
+
+def _count(session: Session, counted: _Counted | None, sign: int) -> None:
+    """Add (or remove) one audit to the area's and the auditor's day counts."""
+    if counted is None:
+        return
+    good = sign * counted.good
+    for table, key in ((AreaDay, {"service_area": counted.service_area}),
+                       (AuditorDay, {"service_area": counted.service_area,
+                                     "auditor_id": counted.auditor_id})):
+        values = {**key, "completed_on": counted.completed_on, "audits": sign, "good": good}
+        upsert = _insert(session)(table).values(**values)
+        session.execute(upsert.on_conflict_do_update(
+            index_elements=[*key, "completed_on"],
+            set_={"audits": table.audits + sign, "good": table.good + good},
+        ))
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT (both SQLite and PostgreSQL have ON CONFLICT DO UPDATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
 
 
 def today_utc() -> date:

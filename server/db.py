@@ -81,6 +81,31 @@ class AuditHead(Base):
     evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id"), nullable=True)
 
 
+class AreaDay(Base):
+    """Completed audits (latest revisions) of a service area completed on a day, and
+    how many the auditor graded at least good: GC-18's "others" without reading
+    every audit of the window (a window is at most ~184 rows, whatever the history)."""
+
+    __tablename__ = "area_days"
+
+    service_area: Mapped[str] = mapped_column(ID, primary_key=True)
+    completed_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    audits: Mapped[int] = mapped_column(Integer, default=0)
+    good: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditorDay(Base):
+    """The same counts for one auditor in a service area (GC-18's "the auditor")."""
+
+    __tablename__ = "auditor_days"
+
+    service_area: Mapped[str] = mapped_column(ID, primary_key=True)
+    auditor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    completed_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    audits: Mapped[int] = mapped_column(Integer, default=0)
+    good: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditConcern(Base):
     """An area below good in a completed audit's latest revision (ES-03)."""
 
@@ -121,6 +146,7 @@ class Action(Base):
     __table_args__ = (
         Index("ix_actions_due", "due_on", "action_id"),
         Index("ix_actions_kind_status", "kind", "status"),
+        Index("ix_actions_kind_status_area", "kind", "status", "service_area"),
     )
 
     action_id: Mapped[str] = mapped_column(String(36), primary_key=True)

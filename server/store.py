@@ -1,8 +1,9 @@
 """Database connections and transactions.
 
-SQLite (the embedded default) serialises writers: every transaction starts
-with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read lock,
-and waits up to 30 s for the lock. PostgreSQL is used as it is.
+SQLite (the embedded default) serialises writers: every write transaction
+starts with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read
+lock, and waits up to 30 s for the lock; reads use their own connections and
+never take it (WAL). PostgreSQL is used as it is.
 """
 
 from __future__ import annotations
@@ -21,17 +22,17 @@ T = TypeVar("T")
 RETRIES_ON_CONFLICT = 3
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, for_writes: bool = True) -> Engine:
     """An SQLAlchemy engine for ``url`` with the settings each backend needs."""
     if url.startswith("sqlite"):
         ensure_sqlite_folder(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _sqlite_immediate_transactions(engine)
+        _sqlite_transactions(engine, "BEGIN IMMEDIATE" if for_writes else "BEGIN")
         return engine
     return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
 
 
-def _sqlite_immediate_transactions(engine: Engine) -> None:
+def _sqlite_transactions(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
@@ -43,7 +44,7 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 class Store:
@@ -53,6 +54,10 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: reads get their own connections with a plain BEGIN, so that in
+        # WAL mode they never queue behind writers for the write lock.
+        self._read_engine = make_engine(url, for_writes=False) if url.startswith("sqlite") else self.engine
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -73,10 +78,11 @@ class Store:
         raise AssertionError("unreachable")
 
     def read(self, work: Callable[[Session], T]) -> T:
-        """Run read-only ``work``."""
-        with self.transaction() as session:
+        """Run read-only ``work`` (one consistent snapshot)."""
+        with self._read_sessions() as session, session.begin():
             return work(session)
 
     def close(self) -> None:
         """Release every connection."""
         self.engine.dispose()
+        self._read_engine.dispose()
