@@ -8,8 +8,10 @@ never take it (WAL). PostgreSQL is used as it is.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -58,6 +60,11 @@ class Store:
         # WAL mode they never queue behind writers for the write lock.
         self._read_engine = make_engine(url, for_writes=False) if url.startswith("sqlite") else self.engine
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite has one writer at a time; its busy handler retries by sleeping and is
+        # unfair (a writer could wait seconds). Threads of this process queue here
+        # instead, and only other processes meet the busy timeout.
+        self._write_turn: AbstractContextManager[object] = (
+            threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext())
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -70,7 +77,7 @@ class Store:
         that a concurrent writer got there first (it then sees that writer's rows)."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
-                with self.transaction() as session:
+                with self._write_turn, self.transaction() as session:
                     return work(session)
             except IntegrityError:
                 if attempt == RETRIES_ON_CONFLICT - 1:
