@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
-from engine.model import ActionIntent, OpenAction, SweepInput
+from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
 from lenses.v1 import action_pb2, common_pb2
 
 from . import convert
@@ -305,8 +305,9 @@ def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[Col
 # ------------------------------------------------------------------ sweep
 
 
-def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor) -> list[Action]:
-    """ES-02 and ES-08's escalation at ``as_of``: idempotent for a given date."""
+def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
+          panels: Sequence[ServiceAreaPanel] = ()) -> list[Action]:
+    """ES-02, ES-08's escalation and LS-08 at ``as_of``: idempotent for a given date."""
     rows = session.scalars(select(Action).where(
         Action.status == OPEN, Action.kind.in_(ESCALATABLE), Action.due_on < as_of)).all()
     escalated = set(session.scalars(select(Action.escalated_from).where(
@@ -319,7 +320,7 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor) -> l
             provider_id=r.provider_id, placement_id=r.placement_id,
         )
         for r in rows
-    ))
+    ), tuple(panels))
     evaluation = engine.evaluate_sweep(data)
     created = []
     for intent in evaluation.actions:

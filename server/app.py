@@ -38,11 +38,13 @@ from lenses.v1 import (
     diagnostics_pb2_grpc,
     provider_pb2,
     provider_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
     rules_pb2,
     rules_pb2_grpc,
 )
 
-from . import actions, convert
+from . import actions, convert, reviews
 from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
@@ -57,6 +59,7 @@ SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
     action_pb2.DESCRIPTOR.services_by_name["ActionService"],
     provider_pb2.DESCRIPTOR.services_by_name["ProviderService"],
+    review_pb2.DESCRIPTOR.services_by_name["ReviewService"],
     rules_pb2.DESCRIPTOR.services_by_name["RulesService"],
     diagnostics_pb2.DESCRIPTOR.services_by_name["DiagnosticsService"],
 )
@@ -76,6 +79,7 @@ class Lenses:
         self.store = Store(settings.database_url)
         self.audits = AuditService(self.engine, settings.store_narrative)
         self.providers = ProviderService(self.engine)
+        self.reviews = reviews.ReviewService(self.engine)
         self.bus = EventBus()
 
     async def call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
@@ -226,10 +230,35 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
     async def RunEscalations(self, request: Any, context: Any) -> Any:  # noqa: N802
         def work(session: Session, actor: Actor) -> Any:
             as_of = _required_date(request.as_of, "as_of")
-            created = actions.sweep(session, self.app.engine, as_of, actor)
+            created = actions.sweep(session, self.app.engine, as_of, actor,
+                                    reviews.sweep_panels(session))
             return action_pb2.RunEscalationsResponse(
                 created=[actions.to_proto(r, as_of) for r in created])
         return await self.app.call(context, self.app.write(context, work))
+
+
+class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
+    """ReviewService: six-monthly service performance reviews, the monthly compendium."""
+
+    def __init__(self, app: Lenses) -> None:
+        self.app = app
+
+    async def ScoreReview(self, request: Any, context: Any) -> Any:  # noqa: N802
+        actor = Actor(client_name(context), today_utc())
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.reviews.submit(s, request.review, actor, dry_run=True)))
+
+    async def SubmitReview(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.write(
+            context, lambda s, a: self.app.reviews.submit(s, request.review, a)))
+
+    async def GetLensIndicators(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.reviews.indicators(s, request, today_utc())))
+
+    async def GetCompendium(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return await self.app.call(context, self.app.read(
+            lambda s: self.app.reviews.compendium(s, request, today_utc())))
 
 
 class RulesServicer(rules_pb2_grpc.RulesServiceServicer):
@@ -331,8 +360,8 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     # (CPUs + 4) keep the PostgreSQL pool busy while others wait on locks.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=WORKER_THREADS))
     server = grpc.aio.server()
-    servicers = (AuditServicer(app), ActionServicer(app), ProviderServicer(app), RulesServicer(app),
-                 DiagnosticsServicer())
+    servicers = (AuditServicer(app), ActionServicer(app), ProviderServicer(app), ReviewServicer(app),
+                 RulesServicer(app), DiagnosticsServicer())
     server.add_generic_rpc_handlers([
         handlers_for(descriptor, servicer) for descriptor, servicer in zip(SERVICES, servicers, strict=True)
     ])

@@ -34,7 +34,7 @@ from lenses.v1 import audit_pb2
 
 from . import actions, convert
 from .actions import Actor
-from .db import Action, AreaDay, AuditConcern, AuditHead, AuditorDay, AuditRevision
+from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
 
@@ -169,6 +169,7 @@ class AuditService:
         _count(session, previous, -1)
         _count(session, _contribution(audit), +1)
         session.execute(delete(AuditConcern).where(AuditConcern.audit_id == audit.audit_id))
+        session.execute(delete(AuditArea).where(AuditArea.audit_id == audit.audit_id))
         if audit.completed and audit.completed_on is not None:
             session.add_all(
                 AuditConcern(audit_id=audit.audit_id, service_area=audit.service_area,
@@ -176,6 +177,11 @@ class AuditService:
                              completed_on=audit.completed_on, strand=audit.strand,
                              age_band=audit.age_band)
                 for area in audit.areas if area.grade == "DOES_NOT_MEET_GOOD"
+            )
+            session.add_all(
+                AuditArea(audit_id=audit.audit_id, service_area=audit.service_area, team=audit.team,
+                          area=area.area, grade=area.grade, completed_on=audit.completed_on)
+                for area in audit.areas
             )
 
     def _replay(self, session: Session, audit_id: str, revision: int,

@@ -22,7 +22,7 @@ from engine import RulesEngine, RulesError
 from engine.evaluate import Evaluation
 from engine.loader import load_ruleset
 
-from . import inputs, rule_cases
+from . import convert, inputs, rule_cases
 from .config import Settings
 from .local import evaluate_record
 
@@ -60,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     _server_flags(serve)
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database-url", help="$LENSES_DATABASE_URL")
+    report = commands.add_parser("report", help="the monthly compendium from the database")
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.add_argument("--service-area", default="", help="only this service area")
+    report.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    report.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
+    report.add_argument("--database-url", help="$LENSES_DATABASE_URL")
+    demo = commands.add_parser("demo-data", help="fill a database with pseudonymous demo data")
+    demo.add_argument("--month", required=True, help="YYYY-MM: the month the data leads up to")
+    demo.add_argument("--database-url", help="$LENSES_DATABASE_URL")
+    demo.add_argument("--rules", help="rules folder")
     sweep = commands.add_parser("sweep", help="run the escalation sweep once")
     sweep.add_argument("--as-of", type=date.fromisoformat, required=True)
     _server_flags(sweep)
@@ -77,13 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lenses`` command."""
     args = _parser().parse_args(argv)
     handlers = {"eval": cmd_eval, "test": cmd_test, "check": cmd_check, "explain": cmd_explain,
-                "serve": cmd_serve, "migrate": cmd_migrate, "sweep": cmd_sweep}
+                "serve": cmd_serve, "migrate": cmd_migrate, "sweep": cmd_sweep,
+                "report": cmd_report, "demo-data": cmd_demo_data}
     try:
         return handlers[args.command](args, sys.stdout)
     except RulesError as exc:
         print(f"lenses: rules error:\n{exc}", file=sys.stderr)
         return 2
     except inputs.InputFileError as exc:
+        print(f"lenses: {exc}", file=sys.stderr)
+        return 2
+    except convert.InvalidInput as exc:
         print(f"lenses: {exc}", file=sys.stderr)
         return 2
 
@@ -253,7 +267,7 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Run ES-02 / ES-08 escalations once at ``--as-of``."""
-    from . import actions
+    from . import actions, reviews
     from .audits import today_utc
     from .store import Store
 
@@ -263,12 +277,64 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     actor = actions.Actor("lenses-sweep", today_utc())
     created = store.run(lambda session: [
         (row.kind, row.action_id, row.due_on)
-        for row in actions.sweep(session, engine, args.as_of, actor)
+        for row in actions.sweep(session, engine, args.as_of, actor, reviews.sweep_panels(session))
     ])
     for kind, action_id, due_on in created:
         out.write(f"created {kind} {action_id} due {due_on}\n")
     out.write(f"{len(created)} action(s) created\n")
     store.close()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the month's compendium; ``--html`` also writes the charted report."""
+    from . import report
+    from .audits import today_utc
+    from .store import Store
+
+    settings = _settings(args)
+    store = Store(settings.database_url)
+    try:
+        data = store.read(lambda session: report_data(session, args.month, args.service_area,
+                                                      today_utc()))
+    finally:
+        store.close()
+    renderers = {"text": report.render_text, "json": report.render_json, "csv": report.render_csv}
+    out.write(renderers[args.format](data))
+    if args.html:
+        args.html.write_text(report.render_html(data), encoding="utf-8")
+        print(f"lenses: wrote {args.html}", file=sys.stderr)
+    return 0
+
+
+def report_data(session: object, month: str, service_area: str, today: date) -> object:
+    """Everything ``lenses report`` shows for a month."""
+    from . import convert, reviews
+    from .report import ReportData
+
+    check = convert.Checker()
+    start, end = reviews.month_bounds(month, check)
+    check.done()
+    assert start is not None and end is not None
+    scores = reviews.latest_lens_scores(session)  # type: ignore[arg-type]
+    if service_area:
+        scores = {k: v for k, v in scores.items() if k == service_area}
+    return ReportData(
+        month=month,
+        compendium=reviews.compendium(session, month, start, end, service_area, today),  # type: ignore[arg-type]
+        lens_scores={area: lenses for area, (_, lenses) in scores.items()},
+        review_dates={area: panel for area, (panel, _) in scores.items()},
+        on_time=reviews.on_time_series(session, end, area=service_area),  # type: ignore[arg-type]
+    )
+
+
+def cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
+    """Fill the configured database with pseudonymous demo data up to a month."""
+    from .demo import seed
+
+    settings = _settings(args)
+    counts = seed(settings.database_url, settings.rules_dir, args.month)
+    out.write("lenses: demo data " + ", ".join(f"{n} {what}" for what, n in counts.items()) + "\n")
     return 0
 
 

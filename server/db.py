@@ -266,3 +266,49 @@ class PlanRating(Base):
     rated_by: Mapped[str] = mapped_column(ID, default="")
     team: Mapped[str] = mapped_column(ID, default="")
     service_area: Mapped[str] = mapped_column(ID, default="")
+
+
+class AuditArea(Base):
+    """Each area's grade in a completed audit's latest revision (indicators)."""
+
+    __tablename__ = "audit_areas"
+    __table_args__ = (Index("ix_audit_areas_period", "service_area", "completed_on"),)
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audit_heads.audit_id"), index=True)
+    service_area: Mapped[str] = mapped_column(ID)
+    team: Mapped[str] = mapped_column(ID, default="")
+    area: Mapped[str] = mapped_column(CODE)
+    grade: Mapped[str | None] = mapped_column(CODE, nullable=True)
+    completed_on: Mapped[date] = mapped_column(Date)
+
+
+class ReviewRevision(Base):
+    """Every saved revision of a service performance review."""
+
+    __tablename__ = "review_revisions"
+    __table_args__ = (UniqueConstraint("review_id", "revision", name="uq_review_revision"),)
+
+    id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
+    review_id: Mapped[str] = mapped_column(ID)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    content_digest: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)  # proto3 JSON of the ServiceReview
+    result: Mapped[str] = mapped_column(Text)  # proto3 JSON of the ReviewScore, no actions
+    client: Mapped[str] = mapped_column(ID, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewHead(Base):
+    """The latest revision of each review: its service area, panel date and scores."""
+
+    __tablename__ = "review_heads"
+    __table_args__ = (Index("ix_review_heads_area", "service_area", "panel_on"),)
+
+    review_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    service_area: Mapped[str] = mapped_column(ID)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    panel_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("review_revisions.id"))
