@@ -20,10 +20,10 @@ from engine.evaluate import RulesEngine
 from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
 from lenses.v1 import action_pb2, common_pb2
 
-from . import convert
+from . import auth, convert
 from .convert import Checker
 from .db import Action, ActionEvent
-from .errors import NotFound, StaleRevision
+from .errors import Forbidden, NotFound, StaleRevision
 
 OPEN, COMPLETED, WITHDRAWN = "OPEN", "COMPLETED", "WITHDRAWN"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -196,11 +196,20 @@ def withdraw(session: Session, row: Action, reason: str, actor: Actor) -> None:
 
 
 def get(session: Session, action_id: str) -> Action:
-    """The action, or NOT_FOUND."""
+    """The action, or NOT_FOUND; PERMISSION_DENIED for a provider-monitoring
+    client when it is not a provider or placement action."""
     row = session.get(Action, action_id)
     if row is None:
         raise NotFound(f"no action {action_id!r}")
+    if auth.CURRENT.get().provider_scoped and not (row.provider_id or row.placement_id):
+        raise Forbidden("provider monitoring may only see provider and placement actions")
     return row
+
+
+def check_scope(f: common_pb2.ActionFilter) -> None:
+    """A provider-monitoring client lists only provider or placement actions."""
+    if auth.CURRENT.get().provider_scoped and not (f.provider_id or f.placement_id):
+        raise Forbidden("provider monitoring must filter by provider_id or placement_id")
 
 
 def complete(session: Session, request: action_pb2.CompleteActionRequest, actor: Actor) -> Action:
@@ -257,6 +266,7 @@ def list_actions(session: Session, request: action_pb2.ListActionsRequest,
                  today: date) -> action_pb2.ListActionsResponse:
     """Filtered actions in (due date, id) order, paged by a key, not an offset,
     so that pages neither skip nor repeat while actions are added."""
+    check_scope(request.filter)
     check = Checker()
     as_of = check.date("as_of", request.as_of) or today
     if request.page_size < 0:
@@ -334,6 +344,7 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
 
 def check_filter(f: common_pb2.ActionFilter, today: date) -> list[ColumnElement[bool]]:
     """The SQL conditions of a filter, or INVALID_ARGUMENT listing every problem."""
+    check_scope(f)
     check = Checker()
     conditions = _filter(f, today, check)
     check.done()

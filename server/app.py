@@ -44,7 +44,7 @@ from lenses.v1 import (
     rules_pb2_grpc,
 )
 
-from . import actions, convert, reviews
+from . import actions, auth, convert, reviews
 from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
@@ -66,8 +66,8 @@ SERVICES = (
 
 
 def client_name(context: grpc.aio.ServicerContext) -> str:
-    """Who is calling (the authenticated client once tokens are configured)."""
-    return str(context.peer() or "")[:128]
+    """Who is calling: the authenticated client's name, stored with every write."""
+    return auth.CURRENT.get().name
 
 
 class Lenses:
@@ -75,6 +75,7 @@ class Lenses:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.clients = _clients(settings)
         self.engine = RulesEngine.from_directory(settings.rules_dir)
         self.store = Store(settings.database_url)
         self.audits = AuditService(self.engine, settings.store_narrative)
@@ -110,6 +111,23 @@ class Lenses:
     def read(self, work: Callable[[Session], T]) -> Callable[[], T]:
         """A read-only transaction."""
         return lambda: self.store.read(work)
+
+
+class StartupError(Exception):
+    """The server must not start; the message says why."""
+
+
+def _clients(settings: Settings) -> auth.Clients | None:
+    if settings.tokens_file:
+        try:
+            return auth.load_clients(settings.tokens_file)
+        except auth.TokensFileError as exc:
+            raise StartupError(str(exc)) from exc
+    if not settings.is_loopback:
+        raise StartupError(f"refusing to listen on {settings.listen} without LENSES_TOKENS_FILE: "
+                           "without tokens only a loopback address is allowed")
+    log.warning("no LENSES_TOKENS_FILE: accepting unauthenticated calls (loopback only)")
+    return None
 
 
 class EventBus:
@@ -294,26 +312,48 @@ def _safe_parser(message_class: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-def _guarded(behaviour: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+async def _admit(request: Any, context: grpc.aio.ServicerContext, authenticator: auth.Authenticator,
+                 service: str, method: str) -> None:
+    """Authenticate and authorise the call, then check the request decoded."""
+    try:
+        principal = authenticator.principal(dict(context.invocation_metadata() or ()),
+                                            _certificate_name(context))
+        authenticator.check(principal, service, method)
+    except auth.Denied as denied:
+        code = grpc.StatusCode.PERMISSION_DENIED
+        if denied.unauthenticated:
+            code = grpc.StatusCode.UNAUTHENTICATED
+        await context.abort(code, str(denied))
+    auth.CURRENT.set(principal)  # this call's task (and the threads it starts) see it
+    if isinstance(request, Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"the request is not a valid {request.type_name} message")
+
+
+def _certificate_name(context: grpc.aio.ServicerContext) -> str | None:
+    names = (context.auth_context() or {}).get("x509_common_name") or []
+    return names[0].decode() if names else None
+
+
+def _guarded(behaviour: Callable[[Any, Any], Any], authenticator: auth.Authenticator, service: str,
+             method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if isinstance(request, Undecodable):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"the request is not a valid {request.type_name} message")
+        await _admit(request, context, authenticator, service, method)
         return await behaviour(request, context)
     return handle
 
 
-def _guarded_stream(behaviour: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def _guarded_stream(behaviour: Callable[[Any, Any], Any], authenticator: auth.Authenticator,
+                    service: str, method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if isinstance(request, Undecodable):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"the request is not a valid {request.type_name} message")
+        await _admit(request, context, authenticator, service, method)
         async for item in behaviour(request, context):
             yield item
     return handle
 
 
-def handlers_for(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
+def handlers_for(service: ServiceDescriptor, servicer: object,
+                 authenticator: auth.Authenticator) -> grpc.GenericRpcHandler:
     """gRPC handlers for every method the servicer implements, built from the
     descriptor: undecodable request bytes get INVALID_ARGUMENT (grpc's own
     deserializer would answer UNKNOWN with the parser's message)."""
@@ -325,13 +365,13 @@ def handlers_for(service: ServiceDescriptor, servicer: object) -> grpc.GenericRp
         response_class = message_factory.GetMessageClass(method.output_type)
         if method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                _guarded_stream(getattr(servicer, method.name)),
+                _guarded_stream(getattr(servicer, method.name), authenticator, service.name, method.name),
                 request_deserializer=_safe_parser(request_class),
                 response_serializer=response_class.SerializeToString,
             )
             continue
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _guarded(getattr(servicer, method.name)),
+            _guarded(getattr(servicer, method.name), authenticator, service.name, method.name),
             request_deserializer=_safe_parser(request_class),
             response_serializer=response_class.SerializeToString,
         )
@@ -362,8 +402,10 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     server = grpc.aio.server()
     servicers = (AuditServicer(app), ActionServicer(app), ProviderServicer(app), ReviewServicer(app),
                  RulesServicer(app), DiagnosticsServicer())
+    authenticator = auth.Authenticator(app.clients)
     server.add_generic_rpc_handlers([
-        handlers_for(descriptor, servicer) for descriptor, servicer in zip(SERVICES, servicers, strict=True)
+        handlers_for(descriptor, servicer, authenticator)
+        for descriptor, servicer in zip(SERVICES, servicers, strict=True)
     ])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from google.protobuf import json_format
 
@@ -25,6 +25,11 @@ from engine.loader import load_ruleset
 from . import convert, inputs, rule_cases
 from .config import Settings
 from .local import evaluate_record
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from .report import ReportData
 
 
 def _rules_dir(value: str | None) -> Path:
@@ -81,6 +86,7 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="$LENSES_DATABASE_URL (default sqlite:///var/lenses.db)")
     parser.add_argument("--rules", help="$LENSES_RULES_DIR (default rules)")
     parser.add_argument("--log-format", choices=("text", "json"), help="$LENSES_LOG_FORMAT")
+    parser.add_argument("--tokens-file", help="$LENSES_TOKENS_FILE: client tokens and roles")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,12 +242,13 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(listen=getattr(args, "listen", None), database_url=args.database_url,
                              rules_dir=getattr(args, "rules", None),
-                             log_format=getattr(args, "log_format", None))
+                             log_format=getattr(args, "log_format", None),
+                             tokens_file=getattr(args, "tokens_file", None))
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Run the server (the database must be migrated: ``lenses migrate``)."""
-    from .app import serve
+    from .app import StartupError, serve
     from .logs import configure
 
     settings = _settings(args)
@@ -251,7 +258,11 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"lenses: serving on {address}\n")
         out.flush()
 
-    asyncio.run(serve(settings, ready))
+    try:
+        asyncio.run(serve(settings, ready))
+    except StartupError as exc:
+        print(f"lenses: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -307,24 +318,24 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def report_data(session: object, month: str, service_area: str, today: date) -> object:
+def report_data(session: Session, month: str, service_area: str, today: date) -> ReportData:
     """Everything ``lenses report`` shows for a month."""
-    from . import convert, reviews
+    from . import reviews
     from .report import ReportData
 
     check = convert.Checker()
     start, end = reviews.month_bounds(month, check)
     check.done()
     assert start is not None and end is not None
-    scores = reviews.latest_lens_scores(session)  # type: ignore[arg-type]
+    scores = reviews.latest_lens_scores(session)
     if service_area:
         scores = {k: v for k, v in scores.items() if k == service_area}
     return ReportData(
         month=month,
-        compendium=reviews.compendium(session, month, start, end, service_area, today),  # type: ignore[arg-type]
+        compendium=reviews.compendium(session, month, start, end, service_area, today),
         lens_scores={area: lenses for area, (_, lenses) in scores.items()},
         review_dates={area: panel for area, (panel, _) in scores.items()},
-        on_time=reviews.on_time_series(session, end, area=service_area),  # type: ignore[arg-type]
+        on_time=reviews.on_time_series(session, end, area=service_area),
     )
 
 

@@ -15,6 +15,7 @@ class Settings:
     rules_dir: str = "rules"
     log_format: str = "text"
     store_narrative: bool = False
+    tokens_file: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -26,6 +27,7 @@ class Settings:
             "rules_dir": env.get("LENSES_RULES_DIR", cls.rules_dir),
             "log_format": env.get("LENSES_LOG_FORMAT", cls.log_format),
             "store_narrative": env.get("LENSES_STORE_NARRATIVE", "") in ("1", "true", "yes"),
+            "tokens_file": env.get("LENSES_TOKENS_FILE", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

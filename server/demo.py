@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import calendar
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from google.protobuf import json_format
+from sqlalchemy.orm import Session
 
 from engine import RulesEngine
 from engine.model import AREAS
@@ -66,6 +69,12 @@ def seed(database_url: str, rules_dir: str, month: str) -> dict[str, int]:
     return counts
 
 
+def _save(store: Store, method: Callable[[Session, Any, Actor], Any], message: Any, day: date) -> Any:
+    """One write through the service logic, as the demo client, on ``day``."""
+    actor = Actor("demo", day)
+    return store.run(lambda session: method(session, message, actor))
+
+
 def _audits(store: Store, engine: RulesEngine, rng: random.Random, start: date, end: date,
             counts: dict[str, int]) -> None:
     service = AuditService(engine)
@@ -77,8 +86,7 @@ def _audits(store: Store, engine: RulesEngine, rng: random.Random, start: date, 
                 number += 1
                 completed = day + timedelta(days=rng.randrange(27))
                 message = _audit(rng, number, area, rng.choice(teams), completed)
-                actor = Actor("demo", completed)
-                evaluation = store.run(lambda s, m=message, a=actor: service.submit(s, m, a))
+                evaluation = _save(store, service.submit, message, completed)
                 counts["audits"] += 1
                 _complete_some(store, evaluation, rng, completed)
         day = (day + timedelta(days=32)).replace(day=1)
@@ -121,7 +129,7 @@ def _complete_some(store: Store, evaluation: audit_pb2.AuditEvaluation, rng: ran
         on = max(done, completed)
         request = action_pb2.CompleteActionRequest(action_id=action.action_id, completed_by="sm-demo",
                                                    completed_on=on.isoformat())
-        store.run(lambda s, r=request, d=on: actions.complete(s, r, Actor("demo", d)))
+        _save(store, actions.complete, request, on)
 
 
 def _providers(store: Store, engine: RulesEngine, rng: random.Random, start: date, end: date,
@@ -134,7 +142,7 @@ def _providers(store: Store, engine: RulesEngine, rng: random.Random, start: dat
             inspection_id=f"INS-{provider_id}-1", provider_id=provider_id, provider_name=f"Home {index}",
             grade=common_pb2.OfstedGrade.Value("OFSTED_GRADE_GOOD"),
             inspected_on=(start - timedelta(days=200)).isoformat())
-        store.run(lambda s, m=first: service.record_inspection(s, m, Actor("demo", start)))
+        _save(store, service.record_inspection, first, start)
         counts["inspections"] += 1
         for child in range(5):
             placement = provider_pb2.Placement(
@@ -145,7 +153,7 @@ def _providers(store: Store, engine: RulesEngine, rng: random.Random, start: dat
                 checks=provider_pb2.PlacementChecks(
                     ofsted_report=True, regulation_reports=True, la_references=rng.random() < 0.9,
                     insurance=rng.random() < 0.9, statement_of_purpose=True, social_worker_visit=True))
-            store.run(lambda s, m=placement: service.record_placement(s, m, Actor("demo", start)))
+            _save(store, service.record_placement, placement, start)
             counts["placements"] += 1
         if grade != "GOOD":
             published = end - timedelta(days=rng.randrange(20, 120))
@@ -153,7 +161,7 @@ def _providers(store: Store, engine: RulesEngine, rng: random.Random, start: dat
                 inspection_id=f"INS-{provider_id}-2", provider_id=provider_id, provider_name=f"Home {index}",
                 grade=common_pb2.OfstedGrade.Value(f"OFSTED_GRADE_{grade}"),
                 inspected_on=(published - timedelta(days=18)).isoformat(), published_on=published.isoformat())
-            store.run(lambda s, m=later, d=published: service.record_inspection(s, m, Actor("demo", d)))
+            _save(store, service.record_inspection, later, published)
             counts["inspections"] += 1
 
 
@@ -171,7 +179,7 @@ def _plan_ratings(store: Store, engine: RulesEngine, rng: random.Random, start: 
             rated_on=rated.isoformat(), rated_by=f"iro-{rng.randrange(1, 5)}",
             team=rng.choice(SERVICE_AREAS[area]), service_area=area,
             team_manager_id=f"tm-{rng.randrange(1, 9)}")
-        store.run(lambda s, m=rating, d=rated: service.record_plan_rating(s, m, Actor("demo", d)))
+        _save(store, service.record_plan_rating, rating, rated)
         counts["plan ratings"] += 1
 
 
@@ -202,5 +210,5 @@ def _reviews(store: Store, engine: RulesEngine, end: date, counts: dict[str, int
             review_id=f"SPR-{area[:3].upper()}-{period_end:%Y%m}", revision=1, service_area=area,
             period_start=period_start.isoformat(), period_end=period_end.isoformat(),
             panel_on=(period_end + timedelta(days=10)).isoformat(), judgements=judgements)
-        store.run(lambda s, m=review: service.submit(s, m, Actor("demo", end)))
+        _save(store, service.submit, review, end)
         counts["reviews"] += 1

@@ -43,6 +43,12 @@ class StaleRevision(ServiceError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Forbidden(ServiceError):
+    """The caller's role does not reach this resource."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class Conflict(ServiceError):
     """The same id and revision with different content."""
 
