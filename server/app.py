@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -128,6 +129,20 @@ def _clients(settings: Settings) -> auth.Clients | None:
                            "without tokens only a loopback address is allowed")
     log.warning("no LENSES_TOKENS_FILE: accepting unauthenticated calls (loopback only)")
     return None
+
+
+def _tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS when a certificate is configured; mutual TLS when a client CA is too."""
+    if not settings.tls_cert:
+        return None
+    try:
+        key = Path(settings.tls_key).read_bytes()
+        chain = Path(settings.tls_cert).read_bytes()
+        client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    except OSError as exc:
+        raise StartupError(f"cannot read TLS files: {exc}") from exc
+    return grpc.ssl_server_credentials([(key, chain)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
 
 
 class EventBus:
@@ -412,7 +427,11 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     names = [s.full_name for s in SERVICES] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                                reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
-    port = server.add_insecure_port(settings.listen)
+    credentials = _tls_credentials(settings)
+    if credentials is None:
+        port = server.add_insecure_port(settings.listen)
+    else:
+        port = server.add_secure_port(settings.listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen}")
     await server.start()

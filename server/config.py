@@ -16,6 +16,9 @@ class Settings:
     log_format: str = "text"
     store_narrative: bool = False
     tokens_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -28,6 +31,9 @@ class Settings:
             "log_format": env.get("LENSES_LOG_FORMAT", cls.log_format),
             "store_narrative": env.get("LENSES_STORE_NARRATIVE", "") in ("1", "true", "yes"),
             "tokens_file": env.get("LENSES_TOKENS_FILE", ""),
+            "tls_cert": env.get("LENSES_TLS_CERT", ""),
+            "tls_key": env.get("LENSES_TLS_KEY", ""),
+            "tls_client_ca": env.get("LENSES_TLS_CLIENT_CA", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
