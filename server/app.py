@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +56,8 @@ from .providers import ProviderService
 from .store import Store
 
 log = logging.getLogger("lenses.server")
+calls_log = logging.getLogger("lenses.calls")
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lenses_request_id", default="-")
 WORKER_THREADS = 16
 T = TypeVar("T")
 SERVICES = (
@@ -86,7 +90,7 @@ class Lenses:
 
     async def call(self, context: grpc.aio.ServicerContext, work: Callable[[], T]) -> T:
         """Run blocking ``work`` off the event loop; map any error to a status."""
-        request_id = uuid.uuid4().hex[:12]
+        request_id = REQUEST_ID.get()
         try:
             return await asyncio.to_thread(work)
         except Exception as error:  # mapped in one place, never leaked
@@ -330,6 +334,7 @@ def _safe_parser(message_class: Any) -> Callable[[bytes], Any]:
 async def _admit(request: Any, context: grpc.aio.ServicerContext, authenticator: auth.Authenticator,
                  service: str, method: str) -> None:
     """Authenticate and authorise the call, then check the request decoded."""
+    REQUEST_ID.set(uuid.uuid4().hex[:12])
     try:
         principal = authenticator.principal(dict(context.invocation_metadata() or ()),
                                             _certificate_name(context))
@@ -350,20 +355,37 @@ def _certificate_name(context: grpc.aio.ServicerContext) -> str | None:
     return names[0].decode() if names else None
 
 
+def _log_call(context: grpc.aio.ServicerContext, service: str, method: str, started: float) -> None:
+    """One line per call: ids, codes and timings only, never request content."""
+    code = context.code() or grpc.StatusCode.OK
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    calls_log.info("%s.%s %s %.1f ms", service, method, name, (time.perf_counter() - started) * 1000,
+                   extra={"request_id": REQUEST_ID.get(), "rpc": f"{service}.{method}", "code": name,
+                          "client": auth.CURRENT.get().name})
+
+
 def _guarded(behaviour: Callable[[Any, Any], Any], authenticator: auth.Authenticator, service: str,
              method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await _admit(request, context, authenticator, service, method)
-        return await behaviour(request, context)
+        started = time.perf_counter()
+        try:
+            await _admit(request, context, authenticator, service, method)
+            return await behaviour(request, context)
+        finally:
+            _log_call(context, service, method, started)
     return handle
 
 
 def _guarded_stream(behaviour: Callable[[Any, Any], Any], authenticator: auth.Authenticator,
                     service: str, method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await _admit(request, context, authenticator, service, method)
-        async for item in behaviour(request, context):
-            yield item
+        started = time.perf_counter()
+        try:
+            await _admit(request, context, authenticator, service, method)
+            async for item in behaviour(request, context):
+                yield item
+        finally:
+            _log_call(context, service, method, started)
     return handle
 
 

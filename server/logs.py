@@ -10,6 +10,9 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+# Structured fields a record may carry (ids and codes only).
+FIELDS = ("request_id", "rpc", "code", "client")
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record."""
@@ -21,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)

@@ -66,11 +66,13 @@ def _migrate(url: str) -> None:
 
 
 @contextmanager
-def running_server(database_url: str, **env: str) -> Iterator[RunningServer]:
-    """Start ``lenses serve`` on 127.0.0.1:0 and wait for its address."""
+def running_server(database_url: str, log_path: Path | None = None, **env: str) -> Iterator[RunningServer]:
+    """Start ``lenses serve`` on 127.0.0.1:0 and wait for its address (its log goes to
+    ``log_path`` when given)."""
     environment = {**os.environ, "LENSES_DATABASE_URL": database_url,
                    "LENSES_LISTEN": "127.0.0.1:0", "LENSES_RULES_DIR": str(ROOT / "rules"), **env}
-    process = subprocess.Popen([str(LENSES), "serve"], stdout=subprocess.PIPE, text=True,
+    log = open(log_path, "w") if log_path else None  # noqa: SIM115 - closed below
+    process = subprocess.Popen([str(LENSES), "serve"], stdout=subprocess.PIPE, stderr=log, text=True,
                                env=environment, cwd=ROOT)
     try:
         address = _wait_for_address(process)
@@ -81,6 +83,8 @@ def running_server(database_url: str, **env: str) -> Iterator[RunningServer]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log:
+            log.close()
 
 
 def _wait_for_address(process: subprocess.Popen[str]) -> str:

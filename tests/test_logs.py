@@ -1,0 +1,43 @@
+"""JSON logs: one line per call with a request id, and no narrative text in any log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+
+from lenses.v1 import audit_pb2
+from tests.api import Client, audit, submit
+from tests.server_harness import fresh_database, running_server
+
+MARKER = "Zebra7 narrative about the child"
+
+
+def test_json_logs_carry_request_ids_and_no_narrative(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with (
+        fresh_database("sqlite", tmp_path) as url,
+        running_server(url, log_path=log_path, LENSES_LOG_FORMAT="json") as server,
+        server.channel() as channel,
+    ):
+        client = Client(channel)
+        message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+        for area in message.areas:
+            area.evidence, area.impact = MARKER, MARKER
+        message.agreed_actions[0].description = MARKER
+        submit(client, message)
+        bad = audit_pb2.CaseFileAudit()
+        bad.CopyFrom(message)
+        bad.completed_on, bad.case_ref = MARKER, MARKER * 5
+        with pytest.raises(grpc.RpcError):
+            submit(client, bad)
+        client.audits.GetAudit(audit_pb2.GetAuditRequest(audit_id=message.audit_id))
+    text = log_path.read_text()
+    assert MARKER not in text and "Zebra7" not in text
+    entries = [json.loads(line) for line in text.splitlines() if line.strip()]
+    calls = [e for e in entries if e.get("rpc")]
+    assert [c["code"] for c in calls if c["rpc"] == "AuditService.SubmitAudit"] == ["OK", "INVALID_ARGUMENT"]
+    assert all(len(c["request_id"]) == 12 for c in calls)
+    assert len({c["request_id"] for c in calls}) == len(calls)
