@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import os
 import signal
 import time
 import uuid
@@ -47,7 +48,7 @@ from lenses.v1 import (
     rules_pb2_grpc,
 )
 
-from . import actions, auth, convert, reviews
+from . import actions, auth, convert, daily, reviews
 from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
@@ -465,12 +466,19 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
              app.store.engine.url.render_as_string(hide_password=True))
     if ready:
         ready(address)
+    every = daily.interval()
+    sweeper = None
+    if every is not None:
+        sweeper = asyncio.create_task(
+            daily.daily_sweeps(app.store, app.engine, f"sweep:{os.getpid()}", every))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: finishing in-flight calls")
+    if sweeper is not None:
+        sweeper.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
     app.store.close()

@@ -312,3 +312,15 @@ class ReviewHead(Base):
     period_end: Mapped[date] = mapped_column(Date)
     panel_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     revision_id: Mapped[int] = mapped_column(ForeignKey("review_revisions.id"))
+
+
+class SweepRun(Base):
+    """One row per day the daily sweep ran: inserting it is the lock that makes the
+    sweep run once per day per deployment, however many servers there are."""
+
+    __tablename__ = "sweep_runs"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    client: Mapped[str] = mapped_column(ID, default="")
+    ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

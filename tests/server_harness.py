@@ -69,8 +69,10 @@ def _migrate(url: str) -> None:
 def running_server(database_url: str, log_path: Path | None = None, **env: str) -> Iterator[RunningServer]:
     """Start ``lenses serve`` on 127.0.0.1:0 and wait for its address (its log goes to
     ``log_path`` when given)."""
-    environment = {**os.environ, "LENSES_DATABASE_URL": database_url,
-                   "LENSES_LISTEN": "127.0.0.1:0", "LENSES_RULES_DIR": str(ROOT / "rules"), **env}
+    environment = {**os.environ, "LENSES_DATABASE_URL": database_url, "LENSES_LISTEN": "127.0.0.1:0",
+                   "LENSES_RULES_DIR": str(ROOT / "rules"),
+                   # Tests sweep at chosen dates; the daily sweep (at today's date) is tested on its own.
+                   "LENSES_DAILY_SWEEP": "0", **env}
     log = open(log_path, "w") if log_path else None  # noqa: SIM115 - closed below
     process = subprocess.Popen([str(LENSES), "serve"], stdout=subprocess.PIPE, stderr=log, text=True,
                                env=environment, cwd=ROOT)

@@ -81,11 +81,13 @@ def upgrade() -> None:
 def _backfill_audit_areas() -> None:
     """The area grades of audits already stored, read from their latest revision."""
     connection = op.get_bind()
-    heads = connection.execute(sa.text(
-        "SELECT h.audit_id, h.service_area, h.team, h.completed_on, r.record FROM audit_heads h "
-        "JOIN audit_revisions r ON r.audit_id = h.audit_id AND r.revision = h.revision "
-        "WHERE h.status = 'COMPLETED' AND h.completed_on IS NOT NULL"
-    ))
+    heads = connection.execute(
+        sa.text(
+            "SELECT h.audit_id, h.service_area, h.team, h.completed_on, r.record FROM audit_heads h "
+            "JOIN audit_revisions r ON r.audit_id = h.audit_id AND r.revision = h.revision "
+            "WHERE h.status = 'COMPLETED' AND h.completed_on IS NOT NULL"
+        )
+    )
     insert = sa.text(
         "INSERT INTO audit_areas (audit_id, service_area, team, area, grade, completed_on) "
         "VALUES (:audit_id, :service_area, :team, :area, :grade, :completed_on)"
@@ -93,11 +95,17 @@ def _backfill_audit_areas() -> None:
     for audit_id, service_area, team, completed_on, record in heads:
         for area in json.loads(record).get("areas", []):
             grade = area.get("grade")
-            connection.execute(insert, {
-                "audit_id": audit_id, "service_area": service_area, "team": team or "",
-                "area": area.get("area", "AREA_UNSPECIFIED").removeprefix("AREA_"),
-                "grade": grade.removeprefix("GRADE_") if grade else None, "completed_on": completed_on,
-            })
+            connection.execute(
+                insert,
+                {
+                    "audit_id": audit_id,
+                    "service_area": service_area,
+                    "team": team or "",
+                    "area": area.get("area", "AREA_UNSPECIFIED").removeprefix("AREA_"),
+                    "grade": grade.removeprefix("GRADE_") if grade else None,
+                    "completed_on": completed_on,
+                },
+            )
 
 
 def downgrade() -> None:

@@ -1,0 +1,66 @@
+"""The daily escalation sweep inside the server.
+
+Every server process checks now and then; the first to insert today's row in
+``sweep_runs`` runs the sweep in the same transaction, so it runs once per day
+per deployment (a database lock, not a timer per process). If that process dies
+mid-sweep, its transaction and its row roll back and another one takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import date
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.evaluate import RulesEngine
+
+from . import actions, reviews
+from .actions import Actor
+from .audits import today_utc
+from .db import SweepRun
+from .store import Store
+
+log = logging.getLogger("lenses.sweep")
+DEFAULT_INTERVAL = 900.0  # seconds between checks
+
+
+def interval() -> float | None:
+    """Seconds between checks (LENSES_SWEEP_INTERVAL); None when LENSES_DAILY_SWEEP=0."""
+    if os.environ.get("LENSES_DAILY_SWEEP", "1") in ("0", "false", "no"):
+        return None
+    return float(os.environ.get("LENSES_SWEEP_INTERVAL", DEFAULT_INTERVAL))
+
+
+def run_once(store: Store, engine: RulesEngine, as_of: date, client: str) -> int | None:
+    """Claim ``as_of`` and sweep; None if another process already has it."""
+    actor = Actor(client, as_of)
+
+    def sweep(session: Session) -> int:
+        session.add(SweepRun(as_of=as_of, client=client, ran_at=actions.now()))
+        session.flush()  # the claim: a second process fails here
+        created = actions.sweep(session, engine, as_of, actor, reviews.sweep_panels(session))
+        session.get(SweepRun, as_of).created = len(created)  # type: ignore[union-attr]
+        return len(created)
+
+    try:
+        with store.transaction() as session:
+            return sweep(session)
+    except IntegrityError:
+        return None
+
+
+async def daily_sweeps(store: Store, engine: RulesEngine, client: str, every: float) -> None:
+    """Forever: sweep today if nobody has (checked every ``every`` seconds)."""
+    while True:
+        today = today_utc()
+        try:
+            created = await asyncio.to_thread(run_once, store, engine, today, client)
+            if created is not None:
+                log.info("daily sweep for %s created %d action(s)", today, created)
+        except Exception:  # the next check tries again; the server keeps serving
+            log.exception("daily sweep for %s failed", today)
+        await asyncio.sleep(every)

@@ -1,0 +1,58 @@
+"""The daily sweep runs inside the server once per day per deployment, even with
+several servers on one database (the claim is a row in the database)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from lenses.v1 import action_pb2, common_pb2
+from server.audits import today_utc
+from tests.api import Client, audit, submit
+from tests.server_harness import fresh_database, running_server
+
+SWEEPING = {"LENSES_DAILY_SWEEP": "1", "LENSES_SWEEP_INTERVAL": "0.2"}
+
+
+def test_two_servers_sweep_today_exactly_once(tmp_path: Path) -> None:
+    with fresh_database("sqlite", tmp_path) as url:
+        with running_server(url) as first, first.channel() as channel:  # no daily sweep here
+            overdue = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+            (action,) = [
+                a
+                for a in submit(Client(channel), overdue).actions
+                if a.kind == common_pb2.ACTION_KIND_CORRECTIVE_ACTION
+            ]
+        with (
+            running_server(url, **SWEEPING) as one,
+            running_server(url, **SWEEPING),
+            one.channel() as channel,
+        ):
+            deadline = time.monotonic() + 30
+            escalations: list[common_pb2.Action] = []
+            while time.monotonic() < deadline and not escalations:
+                time.sleep(0.3)
+                listed = Client(channel).actions.ListActions(
+                    action_pb2.ListActionsRequest(
+                        filter=common_pb2.ActionFilter(
+                            kinds=[common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION]
+                        )
+                    )
+                )
+                escalations = list(listed.actions)
+            time.sleep(1.0)  # both servers check several more times
+            listed = Client(channel).actions.ListActions(
+                action_pb2.ListActionsRequest(
+                    filter=common_pb2.ActionFilter(
+                        kinds=[common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION]
+                    )
+                )
+            )
+            assert [a.escalated_from for a in listed.actions] == [action.action_id]
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            runs = connection.execute(text("SELECT as_of, created FROM sweep_runs")).all()
+        engine.dispose()
+        assert [(str(day), created) for day, created in runs] == [(today_utc().isoformat(), 1)]
