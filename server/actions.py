@@ -20,7 +20,7 @@ from engine.evaluate import RulesEngine
 from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
 from lenses.v1 import action_pb2, common_pb2
 
-from . import auth, convert
+from . import auth, convert, metrics
 from .convert import Checker
 from .db import Action, ActionEvent
 from .errors import Forbidden, NotFound, StaleRevision
@@ -173,6 +173,7 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
         session.flush()  # the unique open_key is checked here, inside the transaction
         for row in created:
             _event(session, row, "CREATED", actor)
+            metrics.ACTIONS.labels(kind=row.kind).inc()  # counted even if the save then rolls back
     return touched
 
 

@@ -48,7 +48,7 @@ from lenses.v1 import (
     rules_pb2_grpc,
 )
 
-from . import actions, auth, convert, daily, reviews
+from . import actions, auth, convert, daily, metrics, reviews
 from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
@@ -123,6 +123,12 @@ class StartupError(Exception):
     """The server must not start; the message says why."""
 
 
+def check_startup(settings: Settings) -> None:
+    """Everything that must hold before serving: tokens (or loopback), TLS files."""
+    _clients(settings)
+    _tls_credentials(settings)
+
+
 def _clients(settings: Settings) -> auth.Clients | None:
     if settings.tokens_file:
         try:
@@ -189,8 +195,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self.app = app
 
     async def SubmitAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
-        return await self.app.call(context, self.app.write(
+        evaluation = await self.app.call(context, self.app.write(
             context, lambda s, a: self.app.audits.submit(s, request.audit, a)))
+        metrics.findings([f.rule_id for f in evaluation.findings])
+        return evaluation
 
     async def EvaluateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
         actor = Actor(client_name(context), today_utc())
@@ -360,7 +368,9 @@ def _log_call(context: grpc.aio.ServicerContext, service: str, method: str, star
     """One line per call: ids, codes and timings only, never request content."""
     code = context.code() or grpc.StatusCode.OK
     name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-    calls_log.info("%s.%s %s %.1f ms", service, method, name, (time.perf_counter() - started) * 1000,
+    seconds = time.perf_counter() - started
+    metrics.call(f"{service}.{method}", name, seconds)
+    calls_log.info("%s.%s %s %.1f ms", service, method, name, seconds * 1000,
                    extra={"request_id": REQUEST_ID.get(), "rpc": f"{service}.{method}", "code": name,
                           "client": auth.CURRENT.get().name})
 

@@ -8,7 +8,6 @@ check failed, 2 bad usage or unreadable input.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -87,6 +86,8 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", help="$LENSES_RULES_DIR (default rules)")
     parser.add_argument("--log-format", choices=("text", "json"), help="$LENSES_LOG_FORMAT")
     parser.add_argument("--tokens-file", help="$LENSES_TOKENS_FILE: client tokens and roles")
+    parser.add_argument("--workers", type=int, help="$LENSES_WORKERS (default: one per CPU)")
+    parser.add_argument("--metrics-listen", help="$LENSES_METRICS_LISTEN: host:port for /metrics")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,27 +244,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(listen=getattr(args, "listen", None), database_url=args.database_url,
                              rules_dir=getattr(args, "rules", None),
                              log_format=getattr(args, "log_format", None),
-                             tokens_file=getattr(args, "tokens_file", None))
+                             tokens_file=getattr(args, "tokens_file", None),
+                             workers=getattr(args, "workers", None),
+                             metrics_listen=getattr(args, "metrics_listen", None))
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    """Run the server (the database must be migrated: ``lenses migrate``)."""
-    from .app import StartupError, serve
+    """Run the supervised workers (the database must be migrated: ``lenses migrate``)."""
+    from .app import StartupError, check_startup
     from .logs import configure
+    from .supervisor import run
 
     settings = _settings(args)
     configure(settings.log_format)
-
-    def ready(address: str) -> None:
-        out.write(f"lenses: serving on {address}\n")
-        out.flush()
-
     try:
-        asyncio.run(serve(settings, ready))
+        check_startup(settings)  # refuse before any worker starts
     except StartupError as exc:
         print(f"lenses: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return run(settings, out)
 
 
 def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:

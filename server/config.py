@@ -19,6 +19,8 @@ class Settings:
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    workers: int = 0  # 0: one per CPU
+    metrics_listen: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -34,6 +36,8 @@ class Settings:
             "tls_cert": env.get("LENSES_TLS_CERT", ""),
             "tls_key": env.get("LENSES_TLS_KEY", ""),
             "tls_client_ca": env.get("LENSES_TLS_CLIENT_CA", ""),
+            "workers": int(env.get("LENSES_WORKERS", "0") or 0) or os.cpu_count() or 1,
+            "metrics_listen": env.get("LENSES_METRICS_LISTEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

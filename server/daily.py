@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
 
-from . import actions, reviews
+from . import actions, metrics, reviews
 from .actions import Actor
 from .audits import today_utc
 from .db import SweepRun
@@ -59,8 +59,11 @@ async def daily_sweeps(store: Store, engine: RulesEngine, client: str, every: fl
         today = today_utc()
         try:
             created = await asyncio.to_thread(run_once, store, engine, today, client)
+            metrics.SWEEPS.labels(result="skipped" if created is None else "ran").inc()
             if created is not None:
+                metrics.SWEEP_ACTIONS.inc(created)
                 log.info("daily sweep for %s created %d action(s)", today, created)
         except Exception:  # the next check tries again; the server keeps serving
+            metrics.SWEEPS.labels(result="failed").inc()
             log.exception("daily sweep for %s failed", today)
         await asyncio.sleep(every)

@@ -95,7 +95,7 @@ def _wait_for_address(process: subprocess.Popen[str]) -> str:
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if line.startswith("lenses: serving on "):
-            return line.split()[-1]
+            return line.split()[3]  # "lenses: serving on HOST:PORT (N workers)"
         if not line and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
     raise RuntimeError("server did not start in time")

@@ -1,0 +1,27 @@
+"""Prometheus metrics. With several workers each writes its own files in
+PROMETHEUS_MULTIPROC_DIR (set by the supervisor) and the supervisor serves the
+sum on LENSES_METRICS_LISTEN."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("lenses_requests", "gRPC calls handled, by RPC and status code", ["rpc", "code"])
+LATENCY = Histogram("lenses_request_seconds", "gRPC call latency, by RPC", ["rpc"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+FINDINGS = Counter("lenses_findings", "Findings returned by saves, by rule", ["rule"])
+ACTIONS = Counter("lenses_actions_created", "Actions created, by kind", ["kind"])
+SWEEPS = Counter("lenses_sweeps", "Daily sweep checks, by result (ran, skipped, failed)", ["result"])
+SWEEP_ACTIONS = Counter("lenses_sweep_actions_created", "Actions created by sweeps")
+
+
+def call(rpc: str, code: str, seconds: float) -> None:
+    """Count one call."""
+    REQUESTS.labels(rpc=rpc, code=code).inc()
+    LATENCY.labels(rpc=rpc).observe(seconds)
+
+
+def findings(rule_ids: list[str]) -> None:
+    """Count the findings of a save."""
+    for rule in rule_ids:
+        FINDINGS.labels(rule=rule).inc()
