@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from tests.conftest import ROOT
 
@@ -47,7 +48,8 @@ def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
         yield url
         return
     name = f"lenses_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    # NullPool: a fresh connection each time (a test may restart PostgreSQL meanwhile).
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
