@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, text
+from sqlalchemy import ColumnElement, and_, event, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -72,31 +72,36 @@ def to_proto(row: Action, as_of: date | None) -> common_pb2.Action:
 
 
 def _event(session: Session, row: Action, kind: str, actor: Actor) -> None:
-    _events_in_commit_order(session)
+    """Record an event (written when the transaction commits, see below)."""
     # The serialized message (base64): far cheaper than JSON for a thousand actions.
     snapshot = base64.b64encode(to_proto(row, None).SerializeToString()).decode()
-    session.add(ActionEvent(action_id=row.action_id, type=kind, occurred_at=now(),
-                            client=actor.client, snapshot=snapshot))
+    session.info.setdefault(_PENDING, []).append(ActionEvent(
+        action_id=row.action_id, type=kind, occurred_at=now(), client=actor.client, snapshot=snapshot))
 
 
 # Any constant: the key of the PostgreSQL advisory lock that orders event writers.
 _EVENTS_LOCK = 7_321_001
+_PENDING = "pending_action_events"
 
 
-def _events_in_commit_order(session: Session) -> None:
+@event.listens_for(Session, "before_commit")
+def _write_events_in_commit_order(session: Session) -> None:
     """Make event sequence numbers follow commit order.
 
     A watcher resumes "after sequence N"; if a transaction holding sequence 10
     committed after one holding 11, a watcher that had seen 11 would miss 10.
-    So on PostgreSQL a transaction takes a transaction-scoped lock before its
-    first event and keeps it until it commits. (SQLite already serialises
-    writers.)
+    So a transaction writes its events last, just before it commits, and on
+    PostgreSQL holds a transaction-scoped lock from that moment to the commit:
+    the lock is held only for those inserts and the commit itself. (SQLite
+    already serialises writers.)
     """
-    if session.info.get("events_locked"):
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
-    session.info["events_locked"] = True
+    session.add_all(pending)
+    session.flush()
 
 
 def _new_row(intent: ActionIntent, ruleset_version: str, origin_on: date, actor: Actor) -> Action:
