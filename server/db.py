@@ -63,6 +63,8 @@ class AuditHead(Base):
     __table_args__ = (
         Index("ix_heads_case", "case_ref", "completed_on"),
         Index("ix_heads_area_auditor", "service_area", "completed_on", "auditor_id"),
+        # Covering, for indicators per team: audits completed and their effective grades.
+        Index("ix_heads_area_team", "service_area", "team", "completed_on", "status", "effective_grade"),
     )
 
     audit_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -272,7 +274,11 @@ class AuditArea(Base):
     """Each area's grade in a completed audit's latest revision (indicators)."""
 
     __tablename__ = "audit_areas"
-    __table_args__ = (Index("ix_audit_areas_period", "service_area", "completed_on"),)
+    __table_args__ = (
+        Index("ix_audit_areas_period", "service_area", "completed_on"),
+        # Covering, for the compendium's per-team grade counts (index-only scans).
+        Index("ix_audit_areas_team", "service_area", "completed_on", "team", "area", "grade"),
+    )
 
     id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
     audit_id: Mapped[str] = mapped_column(ForeignKey("audit_heads.audit_id"), index=True)
