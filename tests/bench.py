@@ -126,9 +126,18 @@ def _reference_rate(engine: RulesEngine, audits: list[Audit], count: int) -> flo
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    print(f"# lenses bench — {date.today()} — {count} audits per run, best of 3")
+    """Engine, service, provider, review and worker benchmarks; ``--quick`` for a
+    short run. PostgreSQL figures need LENSES_TEST_POSTGRES_URL (as for the tests)."""
+    quick = "--quick" in sys.argv
+    count = 500 if quick else 3000
+    print(f"# lenses bench — {date.today()} — engine: {count} audits per run, best of 3", flush=True)
     bench_engine(count)
+    from tests import bench_providers, bench_reviews, bench_service, bench_workers
+
+    bench_service.main(quick=quick)
+    bench_providers.main(quick=quick)
+    bench_reviews.main(quick=quick)
+    bench_workers.main(quick=quick)
 
 
 if __name__ == "__main__":

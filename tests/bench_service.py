@@ -13,7 +13,9 @@ notes start with ``#``. For each backend (SQLite always, PostgreSQL when
 - **growth**: ``SubmitAudit`` latency, one save at a time, into existing
   service areas and cases after seeding the database directly (not through
   the server) with N completed audits over the two years before: N = 1,000
-  and N = 1,000,000 (20,000 with ``quick``).
+  and N = 1,000,000 (20,000 with ``quick``). Seeding writes what saving them
+  would: audit_revisions, audit_heads, audit_concerns, audit_areas (12 rows an
+  audit) and the area_days / auditor_days counts; not evaluations or actions.
 
 Run: ``python -m tests.bench_service [--quick]``.
 """
@@ -25,7 +27,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import random
 import sqlite3
 import sys
@@ -43,7 +44,7 @@ import grpc
 from google.protobuf import json_format
 from sqlalchemy.engine import make_url
 
-from engine.model import AREAS
+from engine.model import AREAS, AT_LEAST_GOOD
 from lenses.v1 import (
     action_pb2,
     action_pb2_grpc,
@@ -105,13 +106,14 @@ def auditor(case: int, rng: random.Random) -> str:
 
 
 def new_audit(audit_id: str, case: int, auditor_id: str, completed_on: date,
-              judgement: Judgement, service_area: str | None = None) -> audit_pb2.CaseFileAudit:
+              judgement: Judgement, service_area: str | None = None,
+              team: str | None = None) -> audit_pb2.CaseFileAudit:
     """A completed audit like the good example, for ``case``, graded ``judgement``."""
     message = audit_pb2.CaseFileAudit()
     message.CopyFrom(TEMPLATE)
     message.audit_id, message.revision, message.case_ref = audit_id, 1, case_ref(case)
     message.service_area = service_area or case_area(case)
-    message.team = f"{message.service_area}-T{case % 2}"
+    message.team = team or f"{message.service_area}-T{case % 2}"
     message.strand = common_pb2.Strand.Value("STRAND_" + STRANDS[case % len(STRANDS)])
     message.age_band = common_pb2.AgeBand.Value("AGE_BAND_" + AGE_BANDS[case % len(AGE_BANDS)])
     message.auditor_id = auditor_id
@@ -221,22 +223,9 @@ def list_actions(channel: grpc.Channel) -> Callable[..., Any]:
 
 @contextlib.contextmanager
 def server_on(url: str, log: Path) -> Iterator[RunningServer]:
-    """``running_server``, its log (stderr) in ``log`` rather than among the figures."""
-    with contextlib.ExitStack() as stack, open(log, "ab") as sink:
-        saved = os.dup(2)
-        try:
-            os.dup2(sink.fileno(), 2)
-            server = stack.enter_context(running_server(url))
-        except Exception:
-            os.dup2(saved, 2)
-            print(f"# server failed to start; its log:\n{log.read_text()[-2000:]}", flush=True)
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    """``running_server``, its log in ``log`` rather than among the figures."""
+    with running_server(url, log_path=log) as server:
         yield server
-        if not server.alive():
-            print(f"# the server died; its log:\n{log.read_text()[-2000:]}", flush=True)
 
 
 # ---------------------------------------------------------------- service
@@ -332,13 +321,16 @@ class Records:
 
 @dataclass(frozen=True)
 class Seeded:
-    """One seeded audit: its rows in audit_revisions, audit_heads, audit_concerns."""
+    """One seeded audit: its rows in audit_revisions, audit_heads, audit_concerns,
+    audit_areas, and its part of area_days and auditor_days."""
 
     audit_id: str
     case: int
     auditor_id: str
     completed_on: date
     judgement: Judgement
+    service_area: str
+    team: str
 
 
 def seeded(n: int, cases: int, before: date, seed: int) -> Iterator[Seeded]:
@@ -348,34 +340,71 @@ def seeded(n: int, cases: int, before: date, seed: int) -> Iterator[Seeded]:
     dates = {d: before - timedelta(days=d) for d in range(1, HISTORY_DAYS + 1)}
     for i, day in enumerate(days):
         case = rng.randrange(cases)
-        yield Seeded(f"S{i:07d}", case, auditor(case, rng), dates[day], judge(rng, CONCERN_SHARE))
+        area = case_area(case)
+        yield Seeded(f"S{i:07d}", case, auditor(case, rng), dates[day], judge(rng, CONCERN_SHARE),
+                     area, f"{area}-T{case % 2}")
+
+
+@dataclass
+class Seeding:
+    """One database's seeding: the records, and what it accumulates over the batches
+    (the calibration day counts, inserted once every batch is stored)."""
+
+    records: Records
+    # (service_area, completed_on) and (service_area, auditor_id, completed_on) -> [audits, good]
+    area_days: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+    auditor_days: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+
+    def count(self, area: str, auditor_id: str, completed: str, good: int) -> None:
+        """What ``_count`` adds when a completed audit is saved."""
+        for counts, key in ((self.area_days, (area, completed)),
+                            (self.auditor_days, (area, auditor_id, completed))):
+            entry = counts.get(key)
+            if entry is None:
+                counts[key] = [1, good]
+            else:
+                entry[0] += 1
+                entry[1] += good
+
+    def day_rows(self) -> Rows:
+        return Rows(area_days=[(*key, *counts) for key, counts in self.area_days.items()],
+                    auditor_days=[(*key, *counts) for key, counts in self.auditor_days.items()])
 
 
 @dataclass
 class Rows:
-    """The rows of a batch of seeded audits, table by table."""
+    """The rows of a batch of seeded audits (or the day counts), table by table."""
 
     revisions: list[tuple] = field(default_factory=list)
     heads: list[tuple] = field(default_factory=list)
     concerns: list[tuple] = field(default_factory=list)
+    areas: list[tuple] = field(default_factory=list)
+    area_days: list[tuple] = field(default_factory=list)
+    auditor_days: list[tuple] = field(default_factory=list)
 
 
-def rows(audits: Sequence[Seeded], records: Records) -> Rows:
-    """Dates and times as ISO strings; NULL as None."""
+def rows(audits: Sequence[Seeded], seeding: Seeding) -> Rows:
+    """Dates and times as ISO strings; NULL as None. Counts each audit into ``seeding``'s
+    day counts (call it from one thread at a time)."""
     out = Rows()
     for a in audits:
-        area, ref = case_area(a.case), case_ref(a.case)
-        team = f"{area}-T{a.case % 2}"
+        area, ref, team = a.service_area, case_ref(a.case), a.team
         strand, age = STRANDS[a.case % len(STRANDS)], AGE_BANDS[a.case % len(AGE_BANDS)]
         completed, overall, below = a.completed_on.isoformat(), a.judgement.overall, a.judgement.below
-        record = records.record(below, a.audit_id, ref, area, team, "STRAND_" + strand,
-                                "AGE_BAND_" + age, a.auditor_id, completed,
-                                (a.completed_on - timedelta(days=180)).isoformat(), "GRADE_" + overall)
+        record = seeding.records.record(below, a.audit_id, ref, area, team, "STRAND_" + strand,
+                                        "AGE_BAND_" + age, a.auditor_id, completed,
+                                        (a.completed_on - timedelta(days=180)).isoformat(),
+                                        "GRADE_" + overall)
         out.revisions.append((a.audit_id, 1, "COMPLETED", hashlib.sha256(record.encode()).hexdigest(),
                               record, "bench-seed", f"{completed} 12:00:00.000000"))
         out.heads.append((a.audit_id, 1, "COMPLETED", ref, area, team, a.auditor_id, strand, age,
                           completed, overall, None, overall, None))
-        out.concerns.extend((a.audit_id, area, name, ref, completed, strand, age) for name in below)
+        out.concerns.extend((a.audit_id, area, name, ref, completed, strand, age)
+                            for name in TEMPLATE_AREAS if name in below)  # in the audit's order
+        out.areas.extend((a.audit_id, area, team, name,
+                          "DOES_NOT_MEET_GOOD" if name in below else "MEETS_GOOD", completed)
+                         for name in TEMPLATE_AREAS)  # in the audit's order, as saves add them
+        seeding.count(area, a.auditor_id, completed, int(overall in AT_LEAST_GOOD))
     return out
 
 
@@ -386,17 +415,22 @@ TABLES = (  # table, columns, field of Rows
      "age_band, completed_on, overall_grade, moderated_grade, effective_grade, evaluation_id", "heads"),
     ("audit_concerns", "audit_id, service_area, area, case_ref, completed_on, strand, age_band",
      "concerns"),
+    ("audit_areas", "audit_id, service_area, team, area, grade, completed_on", "areas"),
+)
+DAY_TABLES = (
+    ("area_days", "service_area, completed_on, audits, good", "area_days"),
+    ("auditor_days", "service_area, auditor_id, completed_on, audits, good", "auditor_days"),
 )
 
 
-def built(audits: Iterator[Seeded], records: Records, size: int,
+def built(audits: Iterator[Seeded], seeding: Seeding, size: int,
           finish: Callable[[Rows], Any] = lambda rows: rows) -> Iterator[Any]:
     """``finish(rows(batch))`` for each batch of ``size`` audits, the next batch
     built in a thread while the caller stores this one."""
 
     def build() -> Any:
         part = list(itertools.islice(audits, size))
-        return finish(rows(part, records)) if part else None
+        return finish(rows(part, seeding)) if part else None
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(build)
@@ -405,48 +439,68 @@ def built(audits: Iterator[Seeded], records: Records, size: int,
             yield ready
 
 
-def seed_sqlite(url: str, audits: Iterator[Seeded], records: Records, batch: int) -> None:
-    """executemany, one transaction per batch, no fsync while seeding."""
+def seed_sqlite(url: str, audits: Iterator[Seeded], seeding: Seeding, batch: int) -> None:
+    """executemany, one transaction per batch, no fsync while seeding; the day counts last."""
     connection = sqlite3.connect(str(make_url(url).database), isolation_level=None, check_same_thread=False)
     try:
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-400000")  # 400 MB while the indexes fill
-        for part in built(audits, records, batch):
+
+        def store(part: Rows, tables: Sequence[tuple[str, str, str]]) -> None:
             connection.execute("BEGIN")
-            for table, columns, name in TABLES:
+            for table, columns, name in tables:
                 marks = ", ".join("?" * len(columns.split(",")))
                 connection.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
                                        getattr(part, name))
             connection.execute("COMMIT")
+
+        for part in built(audits, seeding, batch):
+            store(part, TABLES)
+        store(seeding.day_rows(), DAY_TABLES)  # every batch counted
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         connection.close()
 
 
-def copy_text(part: Rows) -> list[str]:
+def copy_text(part: Rows, tables: Sequence[tuple[str, str, str]] = TABLES) -> list[str]:
     """Each table's rows in COPY text format (no seeded value holds a tab,
     a newline or a backslash)."""
     return ["".join("\t".join("\\N" if v is None else str(v) for v in row) + "\n"
-                    for row in getattr(part, name)) for _, _, name in TABLES]
+                    for row in getattr(part, name)) for _, _, name in tables]
 
 
-def seed_postgres(url: str, audits: Iterator[Seeded], records: Records, batch: int) -> None:
-    """COPY, one transaction per batch; then VACUUM ANALYZE, as a live database would be."""
+def postgres_conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def seed_postgres(url: str, audits: Iterator[Seeded], seeding: Seeding, batch: int) -> None:
+    """COPY, one transaction per batch, the day counts last; then VACUUM ANALYZE,
+    as a live database would be."""
     import psycopg  # PostgreSQL only
 
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = postgres_conninfo(url)
     with psycopg.connect(conninfo) as connection:
         # The seeded rows are consistent by construction: skip the per-row foreign key triggers.
         connection.execute("SET session_replication_role = replica")
         connection.execute("SET synchronous_commit = off")
         with connection.cursor() as cursor:
-            for texts in built(audits, records, batch, copy_text):
+            for texts in built(audits, seeding, batch, copy_text):
                 for (table, columns, _), text in zip(TABLES, texts, strict=True):
                     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                         copy.write(text)
                 connection.commit()
+            for (table, columns, _), text in zip(DAY_TABLES, copy_text(seeding.day_rows(), DAY_TABLES),
+                                                 strict=True):
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(text)
+            connection.commit()
     with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE audit_revisions, audit_heads, audit_concerns")
+        connection.execute("VACUUM ANALYZE " + ", ".join(t for t, _, _ in TABLES + DAY_TABLES))
+
+
+def seed(backend: str, url: str, audits: Iterator[Seeded], seeding: Seeding, batch: int) -> None:
+    """Store ``audits`` as saving them through the server would (without evaluations or actions)."""
+    (seed_sqlite if backend == "sqlite" else seed_postgres)(url, audits, seeding, batch)
 
 
 def bench_growth(backend: str, sizes: Sequence[int], saves: int, warmup: int) -> None:
@@ -460,8 +514,7 @@ def bench_growth(backend: str, sizes: Sequence[int], saves: int, warmup: int) ->
         with tempfile.TemporaryDirectory(prefix="lenses-bench-") as tmp, \
                 fresh_database(backend, Path(tmp)) as url:
             began = time.perf_counter()
-            seed = seed_sqlite if backend == "sqlite" else seed_postgres
-            seed(url, seeded(n, cases, today, seed=n), records, 25_000)
+            seed(backend, url, seeded(n, cases, today, seed=n), Seeding(records), 25_000)
             print(f"# {backend}: seeded {n} audits in {time.perf_counter() - began:.1f} s", flush=True)
             stream = audit_stream(f"G{n}", range(cases), today, CONCERN_SHARE, seed=n + 1)
             with server_on(url, Path(tmp) / "server.log") as server, server.channel() as channel:
