@@ -79,7 +79,13 @@ def running_server(database_url: str, log_path: Path | None = None, **env: str) 
     process = subprocess.Popen([str(LENSES), "serve"], stdout=subprocess.PIPE, stderr=log, text=True,
                                env=environment, cwd=ROOT)
     try:
-        address = _wait_for_address(process)
+        try:
+            address = _wait_for_address(process)
+        except RuntimeError as exc:
+            if log is not None:
+                log.flush()
+                raise RuntimeError(f"{exc}; its log ends:\n{Path(log.name).read_text()[-3000:]}") from exc
+            raise
         yield RunningServer(address, database_url, process)
     finally:
         process.terminate()
