@@ -9,6 +9,7 @@ never take it (WAL). PostgreSQL is used as it is.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -49,6 +50,25 @@ def _sqlite_transactions(engine: Engine, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
+class WriteTurn:
+    """Serialises SQLite writers: threads on a lock, processes on ``flock``."""
+
+    def __init__(self, url: str) -> None:
+        self._threads = threading.Lock()
+        path = url.removeprefix("sqlite:///")
+        self._file = open(f"{path}.write-lock", "a") if path and ":memory:" not in path else None  # noqa: SIM115
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._threads.release()
+
+
 class Store:
     """The database: one engine, transactions on demand."""
 
@@ -61,10 +81,10 @@ class Store:
         self._read_engine = make_engine(url, for_writes=False) if url.startswith("sqlite") else self.engine
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite has one writer at a time; its busy handler retries by sleeping and is
-        # unfair (a writer could wait seconds). Threads of this process queue here
-        # instead, and only other processes meet the busy timeout.
+        # unfair (a writer could wait seconds). Writers queue on a lock instead: a
+        # thread lock within this process, a file lock (flock) across the workers.
         self._write_turn: AbstractContextManager[object] = (
-            threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext())
+            WriteTurn(url) if url.startswith("sqlite") else contextlib.nullcontext())
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
