@@ -30,6 +30,9 @@ def upgrade(url: str) -> None:
     ensure_sqlite_folder(url)
     engine = create_engine(url)
     try:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:  # kept in the file: readers never block writers
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
