@@ -17,6 +17,9 @@ from tests.api import audit
 from tests.server_harness import fresh_database, running_server
 
 CLIENTS = 16
+# Each client its own TCP connection: gRPC otherwise shares one connection between
+# channels to the same address, and every call would reach the same worker.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 def submit_rate(address: str, messages: list[audit_pb2.CaseFileAudit]) -> float:
@@ -24,7 +27,7 @@ def submit_rate(address: str, messages: list[audit_pb2.CaseFileAudit]) -> float:
     chunks = [messages[i::CLIENTS] for i in range(CLIENTS)]
 
     def client(chunk: list[audit_pb2.CaseFileAudit]) -> None:
-        with grpc.insecure_channel(address) as channel:
+        with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
             stub = audit_pb2_grpc.AuditServiceStub(channel)
             for message in chunk:
                 stub.SubmitAudit(audit_pb2.SubmitAuditRequest(audit=message), timeout=60)

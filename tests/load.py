@@ -16,6 +16,9 @@ from sqlalchemy.pool import NullPool
 
 from lenses.v1 import audit_pb2, audit_pb2_grpc
 
+# Each client its own TCP connection: gRPC otherwise shares one connection between
+# channels to the same address, and every call would reach the same worker.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 RETRYABLE = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN"})
 
 
@@ -36,7 +39,7 @@ def save_with_disruption(
     lock = threading.Lock()
 
     def client(chunk: list[audit_pb2.CaseFileAudit]) -> None:
-        with grpc.insecure_channel(address) as channel:
+        with grpc.insecure_channel(address, options=OWN_CONNECTION) as channel:
             stub = audit_pb2_grpc.AuditServiceStub(channel)
             for message in chunk:
                 for _ in range(300):
