@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json", "csv"), default="text")
     report.add_argument("--html", type=Path, help="also write a self-contained HTML report here")
     report.add_argument("--database-url", help="$LENSES_DATABASE_URL")
+    replay = commands.add_parser("replay", help="what another rules folder would change (writes nothing)")
+    replay.add_argument("--rules", required=True, help="the rules folder to try")
+    replay.add_argument("--since", type=date.fromisoformat, help="only audits completed from this date")
+    replay.add_argument("--database-url", help="$LENSES_DATABASE_URL")
     demo = commands.add_parser("demo-data", help="fill a database with pseudonymous demo data")
     demo.add_argument("--month", required=True, help="YYYY-MM: the month the data leads up to")
     demo.add_argument("--database-url", help="$LENSES_DATABASE_URL")
@@ -95,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"eval": cmd_eval, "test": cmd_test, "check": cmd_check, "explain": cmd_explain,
                 "serve": cmd_serve, "migrate": cmd_migrate, "sweep": cmd_sweep,
-                "report": cmd_report, "demo-data": cmd_demo_data}
+                "report": cmd_report, "demo-data": cmd_demo_data, "replay": cmd_replay}
     try:
         return handlers[args.command](args, sys.stdout)
     except RulesError as exc:
@@ -336,6 +340,23 @@ def report_data(session: Session, month: str, service_area: str, today: date) ->
         review_dates={area: panel for area, (panel, _) in scores.items()},
         on_time=reviews.on_time_series(session, end, area=service_area),
     )
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-evaluate stored audits with ``--rules``; print what would change per rule."""
+    from . import replay
+    from .store import Store
+
+    settings = Settings.from_env(database_url=args.database_url)  # the rules in service
+    current = RulesEngine.from_directory(settings.rules_dir)
+    other = RulesEngine.from_directory(args.rules)
+    store = Store(settings.database_url)
+    try:
+        changes = store.read(lambda session: replay.replay(session, current, other, args.since))
+    finally:
+        store.close()
+    out.write(replay.report(changes))
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:

@@ -125,6 +125,27 @@ def _reference_rate(engine: RulesEngine, audits: list[Audit], count: int) -> flo
     ])
 
 
+def bench_replay() -> None:
+    """Stored audits re-evaluated per second by ``lenses replay`` (the demo database)."""
+    import tempfile
+
+    from server import replay
+    from server.demo import seed
+    from server.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/demo.db"
+        seed(url, str(RULES), "2026-01")
+        engine = RulesEngine.from_directory(RULES)
+        store = Store(url)
+        start = time.perf_counter()
+        changes = store.read(lambda session: replay.replay(session, engine, engine))
+        elapsed = time.perf_counter() - start
+        store.close()
+    print(f"replay.sqlite.audits_per_s {changes.audits / elapsed:.0f} audits/s "
+          f"({changes.audits} audits, each evaluated under two rulesets)")
+
+
 def main() -> None:
     """Engine, service, provider, review and worker benchmarks; ``--quick`` for a
     short run. PostgreSQL figures need LENSES_TEST_POSTGRES_URL (as for the tests)."""
@@ -138,6 +159,7 @@ def main() -> None:
     bench_providers.main(quick=quick)
     bench_reviews.main(quick=quick)
     bench_workers.main(quick=quick)
+    bench_replay()
 
 
 if __name__ == "__main__":
