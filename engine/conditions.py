@@ -102,24 +102,6 @@ def _subject(node: Mapping[str, Any], resolve: Callable[[Any], Any]) -> str | Ag
     return Aggregate(function, spec["of"], where, among)
 
 
-def tests_in(condition: Condition) -> Iterable[Test]:
-    """Every test in the tree, depth first."""
-    if isinstance(condition, Test):
-        yield condition
-    else:
-        for item in condition.items:
-            yield from tests_in(item)
-
-
-def holds(condition: Condition | None, record: Mapping[str, Any]) -> bool:
-    """Evaluate ``condition`` on one collection item (for aggregates only).
-
-    Rule conditions themselves are matched by the inference engine; this
-    plain evaluation is only used to count and list items of a collection.
-    """
-    return predicate(condition)(record)
-
-
 _PREDICATES: dict[Condition | None, Callable[[Mapping[str, Any]], bool]] = {}
 
 
@@ -158,25 +140,6 @@ _OPERATOR_FUNCTIONS: dict[str, Callable[[Any, Any], Any]] = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "lte": operator.le,
     "gt": operator.gt, "gte": operator.ge,
 }
-
-
-def compare(left: Any, op: str, right: Any) -> bool:
-    """``left op right`` for the language's operators."""
-    if op == "eq":
-        return bool(left == right)
-    if op == "ne":
-        return bool(left != right)
-    if op == "in":
-        return left in right
-    if op == "not_in":
-        return left not in right
-    if op == "lt":
-        return bool(left < right)
-    if op == "lte":
-        return bool(left <= right)
-    if op == "gt":
-        return bool(left > right)
-    return bool(left >= right)
 
 
 def aggregate(spec: Aggregate, items: Iterable[Mapping[str, Any]]) -> float:

@@ -9,7 +9,7 @@ so this module keeps to a narrow, checked path:
   low-level calls, with no Python callbacks and no dispatch threads, so no
   action error can be swallowed;
 - every fact must be matched by its kind's "seen" rule exactly once: a fact
-  the engine dropped is caught here, retried once, then raised;
+  the engine dropped is caught here, retried (MAX_ATTEMPTS in all), then raised;
 - a fact rejected as a duplicate (upstream #376) is retried with fresh ids;
 - ``$or`` may fire a rule once per branch: firings are de-duplicated.
 
@@ -118,9 +118,3 @@ class DurableSession:
             return f"{len(missing)} fact(s) of kind {', '.join(kinds)} not seen exactly once"
         return ""
 
-
-def durable_version() -> str:
-    """The installed durable_rules version (for reports)."""
-    from importlib.metadata import version
-
-    return version("durable_rules")

@@ -24,6 +24,7 @@ from .model import (
     GRADE_STEP,
     Audit,
     AuditHistory,
+    ConcernCase,
     InspectionInput,
     LensScore,
     PlacementInput,
@@ -282,9 +283,7 @@ _NO_CONCERNS: dict[str, Any] = {
 }
 
 
-def _self_as_concern(audit: Audit) -> Any:
-    from .model import ConcernCase
-
+def _self_as_concern(audit: Audit) -> ConcernCase:
     return ConcernCase(
         audit.audit_id, audit.case_ref, audit.completed_on or date.min,
         audit.strand, audit.age_band,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -356,8 +356,3 @@ class _RuleBuilder:
 def _build_rule(document: Document, params: Mapping[str, Any]) -> Rule:
     return _RuleBuilder(document, params).build()
 
-
-def iter_params(rule: Rule, params: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    """The parameters a rule uses, with their values (for ``lenses explain``)."""
-    for name in rule.params_used:
-        yield name, params[name]

@@ -182,13 +182,6 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
     return touched
 
 
-def create(session: Session, intent: ActionIntent, ruleset_version: str, origin_on: date,
-           actor: Actor) -> Action:
-    """A new OPEN action from an intent (its CREATED event included)."""
-    (row,) = apply_intents(session, [intent], ruleset_version, origin_on, actor)
-    return row
-
-
 def withdraw(session: Session, row: Action, reason: str, actor: Actor) -> None:
     """OPEN -> WITHDRAWN, kept with the reason; open escalations of it follow."""
     row.status, row.open_key, row.withdrawn_reason = WITHDRAWN, None, reason
@@ -338,11 +331,10 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
         for r in rows
     ), tuple(panels))
     evaluation = engine.evaluate_sweep(data)
-    created = []
-    for intent in evaluation.actions:
-        if open_by_key(session, intent.dedupe_key) is None:
-            created.append(create(session, intent, evaluation.ruleset_version, as_of, actor))
-    return created
+    # What is open already stays as it is (its due date was set by an earlier sweep).
+    already_open = open_by_keys(session, [intent.dedupe_key for intent in evaluation.actions])
+    new = [intent for intent in evaluation.actions if intent.dedupe_key not in already_open]
+    return apply_intents(session, new, evaluation.ruleset_version, as_of, actor)
 
 
 # ------------------------------------------------------------ WatchActions

@@ -86,8 +86,13 @@ def latest_grade(session: Session, provider_id: str, on: date, excluding: str = 
         .order_by(Inspection.rated_on.desc(), Inspection.inspection_id.desc()).limit(1))
 
 
+def _checks_done(row: Placement) -> set[str]:
+    """The names of the pre-placement checks a stored placement had."""
+    return set(filter(None, row.checks.split(",")))
+
+
 def _placement_model(row: Placement) -> model.Placement:
-    done = set(filter(None, row.checks.split(",")))
+    done = _checks_done(row)
     return model.Placement(
         placement_id=row.placement_id, case_ref=row.case_ref, provider_id=row.provider_id,
         start_on=row.start_on, end_on=row.end_on, social_worker_id=row.social_worker_id,
@@ -223,7 +228,7 @@ class ProviderService:
 
 def placement_to_proto(row: Placement) -> provider_pb2.Placement:
     """A stored placement as the API's ``Placement``."""
-    done = set(filter(None, row.checks.split(",")))
+    done = _checks_done(row)
     return provider_pb2.Placement(
         placement_id=row.placement_id, case_ref=row.case_ref, provider_id=row.provider_id,
         start_on=row.start_on.isoformat(), end_on=row.end_on.isoformat() if row.end_on else "",
