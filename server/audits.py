@@ -9,13 +9,14 @@ nothing half-written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,58 @@ from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
+
+# The statements of a save, built once: building and hashing a statement costs
+# SQLAlchemy more than SQLite takes to run it on an index.
+_HEADS = cast(Table, AuditHead.__table__)
+_REVISIONS = cast(Table, AuditRevision.__table__)
+_EVALUATIONS = cast(Table, EvaluationRow.__table__)
+_CONCERNS = cast(Table, AuditConcern.__table__)
+_AREAS = cast(Table, AuditArea.__table__)
+_AREA_DAY_TABLE = cast(Table, AreaDay.__table__)
+_AUDITOR_DAY_TABLE = cast(Table, AuditorDay.__table__)
+_ACTIONS = cast(Table, Action.__table__)
+
+# An audit's head: a database row, or the ORM object (``lenses replay``).
+Head = Row[Any] | AuditHead
+
+_HEAD = select(_HEADS).where(_HEADS.c.audit_id == bindparam("audit_id"))
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_UPDATE_HEAD = update(_HEADS).where(_HEADS.c.audit_id == bindparam("head_id"))
+_STORED_DIGEST = select(_REVISIONS.c.content_digest).where(
+    _REVISIONS.c.audit_id == bindparam("audit_id"), _REVISIONS.c.revision == bindparam("revision"))
+_LOG_EVALUATION = insert(_EVALUATIONS).returning(_EVALUATIONS.c.id)
+_DELETE_CONCERNS = delete(_CONCERNS).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
+_DELETE_AREAS = delete(_AREAS).where(_AREAS.c.audit_id == bindparam("audit_id"))
+
+_EARLIER_CASE_AUDITS = (
+    select(_HEADS.c.audit_id, _HEADS.c.completed_on, _HEADS.c.effective_grade)
+    .where(_HEADS.c.case_ref == bindparam("case_ref"), _HEADS.c.audit_id != bindparam("audit_id"),
+           _HEADS.c.status == "COMPLETED", _HEADS.c.completed_on <= bindparam("completed_on"))
+    .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
+)
+_CONCERNS_IN_WINDOW = select(_CONCERNS).where(
+    _CONCERNS.c.service_area == bindparam("service_area"),
+    _CONCERNS.c.area.in_(bindparam("areas", expanding=True)),
+    _CONCERNS.c.completed_on >= bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
+    _CONCERNS.c.audit_id != bindparam("audit_id"),
+)
+_AREA_DAYS = select(
+    func.coalesce(func.sum(_AREA_DAY_TABLE.c.audits), 0), func.coalesce(func.sum(_AREA_DAY_TABLE.c.good), 0),
+).where(_AREA_DAY_TABLE.c.service_area == bindparam("service_area"),
+        _AREA_DAY_TABLE.c.completed_on.between(bindparam("start"), bindparam("end")))
+_AUDITOR_DAYS = select(
+    func.coalesce(func.sum(_AUDITOR_DAY_TABLE.c.audits), 0),
+    func.coalesce(func.sum(_AUDITOR_DAY_TABLE.c.good), 0),
+).where(_AUDITOR_DAY_TABLE.c.service_area == bindparam("service_area"),
+        _AUDITOR_DAY_TABLE.c.auditor_id == bindparam("auditor_id"),
+        _AUDITOR_DAY_TABLE.c.completed_on.between(bindparam("start"), bindparam("end")))
+_OPEN_DEEP_DIVES = select(_ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
+    _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.status == actions.OPEN,
+    _ACTIONS.c.service_area == bindparam("service_area"))
+_CALIBRATION_REVIEW_OPEN = select(_ACTIONS.c.action_id).where(  # indexed (kind, status)
+    _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
+    _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")).limit(1)
 
 # Actions an audit's own evaluation raises about that audit: withdrawn when a
 # later revision or a moderation no longer asks for them.
@@ -81,55 +134,64 @@ class AuditService:
         """SubmitAudit (or EvaluateAudit with ``dry_run``)."""
         audit = convert.audit_from_proto(message)
         content = digest(message)
-        head = self._head(session, audit.audit_id)
-        stored = self._stored_revision(session, audit.audit_id, audit.revision)
-        if stored is not None and not dry_run:
-            if stored.content_digest != content:
-                raise Conflict(f"audit {audit.audit_id} revision {audit.revision} was already "
-                               "saved with different content")
-            return self._replay(session, audit.audit_id, audit.revision, actor.today)
-        if head is not None and head.revision > audit.revision and not dry_run:
-            raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
-                                f"revision {audit.revision} is stale")
+        head = self._head(session, audit.audit_id, lock=not dry_run)
+        if head is not None and not dry_run:
+            # Revisions are saved in order and the head is the highest, so only a
+            # revision at or below the head's can already be stored.
+            stored = (self._stored_digest(session, audit.audit_id, audit.revision)
+                      if audit.revision <= head.revision else None)
+            if stored is not None:
+                if stored != content:
+                    raise Conflict(f"audit {audit.audit_id} revision {audit.revision} was already "
+                                   "saved with different content")
+                return self._replay(session, audit.audit_id, audit.revision, actor.today)
+            if head.revision > audit.revision:
+                raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
+                                    f"revision {audit.revision} is stale")
         audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation)
         stored_message = message if self.store_narrative else redact(message)
-        session.add(AuditRevision(
-            audit_id=audit.audit_id, revision=audit.revision, status=audit.status,
-            content_digest=content, record=json_format.MessageToJson(stored_message, indent=None),
-            client=actor.client, created_at=actions.now(),
-        ))
-        session.flush()  # unique (audit_id, revision): a racing twin fails here
+        # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
+        session.execute(insert(_REVISIONS), {
+            "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,
+            "content_digest": content,
+            "record": json_format.MessageToJson(stored_message, indent=None),
+            "client": actor.client, "created_at": actions.now(),
+        })
         return self._commit_evaluation(session, head, audit, evaluation, content, "submit", actor)
 
-    def _commit_evaluation(self, session: Session, head: AuditHead | None, audit: Audit,
+    def _commit_evaluation(self, session: Session, head: Head | None, audit: Audit,
                            evaluation: Evaluation, content: str, cause: str,
                            actor: Actor) -> audit_pb2.AuditEvaluation:
         result = convert.audit_evaluation_to_proto(audit, evaluation, [])
-        log = EvaluationRow(
-            audit_id=audit.audit_id, revision=audit.revision, cause=cause, input_digest=content,
-            ruleset_version=evaluation.ruleset_version,
-            result=json_format.MessageToJson(result, indent=None), client=actor.client,
-            created_at=actions.now(),
-        )
-        session.add(log)
-        session.flush()
-        self._save_head(session, head, audit, log.id)
+        evaluation_id = session.execute(_LOG_EVALUATION, {
+            "audit_id": audit.audit_id, "revision": audit.revision, "cause": cause,
+            "input_digest": content, "ruleset_version": evaluation.ruleset_version,
+            "result": json_format.MessageToJson(result, indent=None), "client": actor.client,
+            "created_at": actions.now(),
+        }).scalar_one()
+        self._save_head(session, head, audit, evaluation_id)
         if audit.completed:
-            self._escalate(session, audit, evaluation, actor)
-        result.actions.extend(actions.to_proto(r, actor.today)
-                              for r in actions.for_audit(session, audit.audit_id))
+            self._escalate(session, head, audit, evaluation, actor)
+        # A first save of an audit that asks for no action has none (its actions can
+        # only come from its own evaluations): no need to look.
+        if head is not None or (audit.completed and evaluation.actions):
+            result.actions.extend(actions.to_proto(r, actor.today)
+                                  for r in actions.for_audit(session, audit.audit_id))
         return result
 
-    def _escalate(self, session: Session, audit: Audit, evaluation: Evaluation, actor: Actor) -> None:
+    def _escalate(self, session: Session, head: Head | None, audit: Audit, evaluation: Evaluation,
+                  actor: Actor) -> None:
         assert audit.completed_on is not None
         scoped = [i for i in evaluation.actions if i.rule_id in AUDIT_SCOPED_RULES]
         others = [i for i in evaluation.actions if i.rule_id not in AUDIT_SCOPED_RULES]
         kept = actions.apply_intents(session, scoped, evaluation.ruleset_version,
                                      audit.completed_on, actor, once_per_key=True)
         actions.apply_intents(session, others, evaluation.ruleset_version, audit.completed_on, actor)
+        if head is None:
+            return  # a first save: no earlier revision raised anything to withdraw
         keep_ids = {row.action_id for row in kept}
         reason = (f"revision {audit.revision}: effective grade "
                   f"{audit.effective_grade or 'unset'} no longer calls for it")
@@ -142,47 +204,47 @@ class AuditService:
     # ------------------------------------------------------------ state
 
     @staticmethod
-    def _head(session: Session, audit_id: str) -> AuditHead | None:
-        return session.scalar(select(AuditHead).where(AuditHead.audit_id == audit_id)
-                              .with_for_update())
+    def _head(session: Session, audit_id: str, lock: bool = True) -> Head | None:
+        """The audit's head row; locked (PostgreSQL) when the save will change it."""
+        return session.execute(_HEAD_FOR_UPDATE if lock else _HEAD, {"audit_id": audit_id}).first()
 
     @staticmethod
-    def _stored_revision(session: Session, audit_id: str, revision: int) -> AuditRevision | None:
-        return session.scalar(select(AuditRevision).where(
-            AuditRevision.audit_id == audit_id, AuditRevision.revision == revision))
+    def _stored_digest(session: Session, audit_id: str, revision: int) -> str | None:
+        return session.execute(_STORED_DIGEST, {"audit_id": audit_id, "revision": revision}).scalar()
 
-    def _save_head(self, session: Session, head: AuditHead | None, audit: Audit,
+    def _save_head(self, session: Session, head: Head | None, audit: Audit,
                    evaluation_id: int) -> None:
         """Update the head read (and locked) at the start, or INSERT a new one: never
         re-read it, or a head a racing writer committed meanwhile would be overwritten
         without the stale check (the INSERT fails instead, and the save is retried)."""
-        previous = _contribution(head) if head is not None else None
+        values = {
+            "revision": audit.revision, "status": audit.status, "case_ref": audit.case_ref,
+            "service_area": audit.service_area, "team": audit.team, "auditor_id": audit.auditor_id,
+            "strand": audit.strand, "age_band": audit.age_band, "completed_on": audit.completed_on,
+            "overall_grade": audit.overall_grade, "moderated_grade": audit.moderated_grade,
+            "effective_grade": audit.effective_grade, "evaluation_id": evaluation_id,
+        }
         if head is None:
-            head = AuditHead(audit_id=audit.audit_id)
-            session.add(head)
-        head.revision, head.status, head.case_ref = audit.revision, audit.status, audit.case_ref
-        head.service_area, head.team, head.auditor_id = audit.service_area, audit.team, audit.auditor_id
-        head.strand, head.age_band, head.completed_on = audit.strand, audit.age_band, audit.completed_on
-        head.overall_grade, head.moderated_grade = audit.overall_grade, audit.moderated_grade
-        head.effective_grade, head.evaluation_id = audit.effective_grade, evaluation_id
-        session.flush()
-        _count(session, previous, -1)
+            session.execute(insert(_HEADS), {"audit_id": audit.audit_id, **values})
+        else:
+            session.execute(_UPDATE_HEAD, {"head_id": audit.audit_id, **values})
+            _count(session, _contribution(head), -1)
+            session.execute(_DELETE_CONCERNS, {"audit_id": audit.audit_id})
+            session.execute(_DELETE_AREAS, {"audit_id": audit.audit_id})
         _count(session, _contribution(audit), +1)
-        session.execute(delete(AuditConcern).where(AuditConcern.audit_id == audit.audit_id))
-        session.execute(delete(AuditArea).where(AuditArea.audit_id == audit.audit_id))
-        if audit.completed and audit.completed_on is not None:
-            session.add_all(
-                AuditConcern(audit_id=audit.audit_id, service_area=audit.service_area,
-                             area=area.area, case_ref=audit.case_ref,
-                             completed_on=audit.completed_on, strand=audit.strand,
-                             age_band=audit.age_band)
-                for area in audit.areas if area.grade == "DOES_NOT_MEET_GOOD"
-            )
-            session.add_all(
-                AuditArea(audit_id=audit.audit_id, service_area=audit.service_area, team=audit.team,
-                          area=area.area, grade=area.grade, completed_on=audit.completed_on)
-                for area in audit.areas
-            )
+        if not audit.completed or audit.completed_on is None:
+            return
+        common = {"audit_id": audit.audit_id, "service_area": audit.service_area,
+                  "completed_on": audit.completed_on}
+        concerns = [{**common, "area": area.area, "case_ref": audit.case_ref,
+                     "strand": audit.strand, "age_band": audit.age_band}
+                    for area in audit.areas if area.grade == "DOES_NOT_MEET_GOOD"]
+        if concerns:
+            session.execute(insert(_CONCERNS), concerns)
+        graded = [{**common, "team": audit.team, "area": area.area, "grade": area.grade}
+                  for area in audit.areas]
+        if graded:
+            session.execute(insert(_AREAS), graded)
 
     def _replay(self, session: Session, audit_id: str, revision: int,
                 today: date) -> audit_pb2.AuditEvaluation:
@@ -211,9 +273,11 @@ class AuditService:
     # ---------------------------------------------------------- history
 
     def gather_history(self, session: Session, audit: Audit,
-                       head: AuditHead | None = None) -> AuditHistory:
+                       head: Head | None = None) -> AuditHistory:
         """GC-16/17/18 and ES-03 inputs through indexed, windowed queries
-        (the same meaning as ``engine.history.summarise``)."""
+        (the same meaning as ``engine.history.summarise``). The statements are
+        built once (module level): building and hashing one costs more than
+        running it on an index."""
         if not audit.completed or audit.completed_on is None:
             return AuditHistory()
         params = self.engine.params
@@ -226,16 +290,10 @@ class AuditService:
         )
 
     @staticmethod
-    def _completed_before(audit: Audit) -> list[ColumnElement[bool]]:
-        return [AuditHead.audit_id != audit.audit_id, AuditHead.status == "COMPLETED",
-                AuditHead.completed_on <= audit.completed_on]
-
-    def _earlier_case_audits(self, session: Session, audit: Audit) -> tuple[EarlierAudit, ...]:
-        rows = session.execute(
-            select(AuditHead.audit_id, AuditHead.completed_on, AuditHead.effective_grade)
-            .where(AuditHead.case_ref == audit.case_ref, *self._completed_before(audit))
-            .order_by(AuditHead.completed_on, AuditHead.audit_id)
-        ).all()
+    def _earlier_case_audits(session: Session, audit: Audit) -> tuple[EarlierAudit, ...]:
+        rows = session.execute(_EARLIER_CASE_AUDITS, {
+            "case_ref": audit.case_ref, "audit_id": audit.audit_id,
+            "completed_on": audit.completed_on})
         return tuple(EarlierAudit(r.audit_id, r.completed_on, r.effective_grade) for r in rows)
 
     @staticmethod
@@ -245,11 +303,9 @@ class AuditService:
             return {}
         assert audit.completed_on is not None
         start, end = summaries.deep_dive_window(audit.completed_on, params)  # type: ignore[arg-type]
-        rows = session.scalars(select(AuditConcern).where(
-            AuditConcern.service_area == audit.service_area, AuditConcern.area.in_(areas),
-            AuditConcern.completed_on >= start, AuditConcern.completed_on <= end,
-            AuditConcern.audit_id != audit.audit_id,
-        )).all()
+        rows = session.execute(_CONCERNS_IN_WINDOW, {
+            "service_area": audit.service_area, "areas": areas, "start": start, "end": end,
+            "audit_id": audit.audit_id})
         concerns: dict[str, list[ConcernCase]] = {}
         for r in rows:
             concerns.setdefault(r.area, []).append(
@@ -258,20 +314,15 @@ class AuditService:
 
     @staticmethod
     def _calibration(session: Session, audit: Audit, params: object,
-                     head: AuditHead | None) -> Calibration:
+                     head: Head | None) -> Calibration:
         """Day counts over the window (bounded by its length, not by the history),
         less this audit's own stored revision."""
         assert audit.completed_on is not None
         start, end = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
-        area_total, area_good = session.execute(select(
-            func.coalesce(func.sum(AreaDay.audits), 0), func.coalesce(func.sum(AreaDay.good), 0),
-        ).where(AreaDay.service_area == audit.service_area,
-                AreaDay.completed_on.between(start, end))).one()
-        mine_total, mine_good = session.execute(select(
-            func.coalesce(func.sum(AuditorDay.audits), 0), func.coalesce(func.sum(AuditorDay.good), 0),
-        ).where(AuditorDay.service_area == audit.service_area,
-                AuditorDay.auditor_id == audit.auditor_id,
-                AuditorDay.completed_on.between(start, end))).one()
+        window = {"service_area": audit.service_area, "start": start, "end": end}
+        area_total, area_good = session.execute(_AREA_DAYS, window).one()
+        mine_total, mine_good = session.execute(
+            _AUDITOR_DAYS, {**window, "auditor_id": audit.auditor_id}).one()
         stored = _contribution(head) if head is not None else None
         if stored and stored.service_area == audit.service_area and start <= stored.completed_on <= end:
             area_total, area_good = area_total - 1, area_good - stored.good
@@ -282,17 +333,12 @@ class AuditService:
 
     @staticmethod
     def _open_deep_dives(session: Session, service_area: str) -> frozenset[str]:
-        keys = session.scalars(select(Action.dedupe_key).where(
-            Action.kind == "DEEP_DIVE_AUDIT", Action.status == actions.OPEN,
-            Action.service_area == service_area)).all()
+        keys = session.execute(_OPEN_DEEP_DIVES, {"service_area": service_area}).scalars()
         return frozenset(key.rsplit(":", 1)[1] for key in keys)
 
     @staticmethod
     def _calibration_review_open(session: Session, auditor_id: str) -> bool:
-        found = session.scalar(select(func.count()).select_from(Action).where(
-            Action.kind == "MODERATION_REVIEW", Action.status == actions.OPEN,  # indexed
-            Action.rule_id == "GC-18", Action.subject_id == auditor_id))
-        return bool(found)
+        return session.execute(_CALIBRATION_REVIEW_OPEN, {"auditor_id": auditor_id}).first() is not None
 
     # --------------------------------------------------- get / moderate
 
@@ -343,7 +389,7 @@ class _Counted:
     good: int
 
 
-def _contribution(record: Audit | AuditHead) -> _Counted | None:
+def _contribution(record: Audit | Head) -> _Counted | None:
     """What a completed audit adds to the calibration day counts (None for drafts)."""
     if record.status != "COMPLETED" or record.completed_on is None:
         return None
@@ -355,23 +401,27 @@ def _count(session: Session, counted: _Counted | None, sign: int) -> None:
     """Add (or remove) one audit to the area's and the auditor's day counts."""
     if counted is None:
         return
-    good = sign * counted.good
-    for table, key in ((AreaDay, {"service_area": counted.service_area}),
-                       (AuditorDay, {"service_area": counted.service_area,
-                                     "auditor_id": counted.auditor_id})):
-        values = {**key, "completed_on": counted.completed_on, "audits": sign, "good": good}
-        upsert = _insert(session)(table).values(**values)
-        session.execute(upsert.on_conflict_do_update(
-            index_elements=[*key, "completed_on"],
-            set_={"audits": table.audits + sign, "good": table.good + good},
-        ))
+    values = {"service_area": counted.service_area, "auditor_id": counted.auditor_id,
+              "completed_on": counted.completed_on, "audits": sign, "good": sign * counted.good}
+    area_days, auditor_days = _day_upserts(session.get_bind().dialect.name)
+    session.execute(area_days, values)
+    session.execute(auditor_days, values)
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT (both SQLite and PostgreSQL have ON CONFLICT DO UPDATE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+@functools.cache
+def _day_upserts(dialect: str) -> tuple[Any, Any]:
+    """The dialect's INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL both have
+    it) for area_days and auditor_days, adding the given counts: built once."""
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    built = []
+    for table, key in ((_AREA_DAY_TABLE, ("service_area", "completed_on")),
+                       (_AUDITOR_DAY_TABLE, ("service_area", "auditor_id", "completed_on"))):
+        statement = insert_for(table).values({name: bindparam(name) for name in (*key, "audits", "good")})
+        built.append(statement.on_conflict_do_update(index_elements=list(key), set_={
+            "audits": table.c.audits + statement.excluded.audits,
+            "good": table.c.good + statement.excluded.good,
+        }))
+    return built[0], built[1]
 
 
 def today_utc() -> date:
