@@ -9,15 +9,13 @@ nothing half-written.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from google.protobuf import json_format
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Date, Row, Table, TextClause, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine import history as summaries
@@ -120,6 +118,15 @@ def _placeholder(text: str) -> str:
     return " ".join(["w"] * len(text.split()))
 
 
+@dataclass(frozen=True)
+class Submission:
+    """A validated audit ready to save: what ``AuditService.prepare`` returns."""
+
+    audit: Audit
+    content_digest: str  # of the audit exactly as submitted
+    record: str  # what is stored (narrative redacted unless configured); "" for a dry run
+
+
 class AuditService:
     """The logic behind AuditService's RPCs (transport-free)."""
 
@@ -129,11 +136,22 @@ class AuditService:
 
     # ----------------------------------------------------------- submit
 
-    def submit(self, session: Session, message: audit_pb2.CaseFileAudit, actor: Actor,
-               dry_run: bool = False) -> audit_pb2.AuditEvaluation:
-        """SubmitAudit (or EvaluateAudit with ``dry_run``)."""
+    def prepare(self, message: audit_pb2.CaseFileAudit, dry_run: bool = False) -> Submission:
+        """The part of a save that needs no database (validation, digest, the record
+        to store), so that it runs before the save waits for its turn to write."""
         audit = convert.audit_from_proto(message)
-        content = digest(message)
+        record = ""
+        if not dry_run:
+            stored_message = message if self.store_narrative else redact(message)
+            record = json_format.MessageToJson(stored_message, indent=None)
+        return Submission(audit, digest(message), record)
+
+    def submit(self, session: Session, message: audit_pb2.CaseFileAudit | Submission, actor: Actor,
+               dry_run: bool = False) -> audit_pb2.AuditEvaluation:
+        """SubmitAudit (or EvaluateAudit with ``dry_run``), from the request or from
+        what ``prepare`` made of it."""
+        submission = message if isinstance(message, Submission) else self.prepare(message, dry_run)
+        audit, content = submission.audit, submission.content_digest
         head = self._head(session, audit.audit_id, lock=not dry_run)
         if head is not None and not dry_run:
             # Revisions are saved in order and the head is the highest, so only a
@@ -152,12 +170,10 @@ class AuditService:
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation)
-        stored_message = message if self.store_narrative else redact(message)
         # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
         session.execute(insert(_REVISIONS), {
             "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,
-            "content_digest": content,
-            "record": json_format.MessageToJson(stored_message, indent=None),
+            "content_digest": content, "record": submission.record,
             "client": actor.client, "created_at": actions.now(),
         })
         return self._commit_evaluation(session, head, audit, evaluation, content, "submit", actor)
@@ -261,9 +277,10 @@ class AuditService:
                     evaluation: Evaluation) -> audit_pb2.AuditEvaluation:
         """What a save would return; actions it would create have no id."""
         proposed = []
-        if audit.completed:
+        if audit.completed and evaluation.actions:
+            known = actions.open_by_keys(session, [i.dedupe_key for i in evaluation.actions])
             for intent in evaluation.actions:
-                existing = actions.open_by_key(session, intent.dedupe_key)
+                existing = known.get(intent.dedupe_key)
                 proposed.append(
                     actions.to_proto(existing, None) if existing is not None
                     else convert.intent_to_proto(intent, evaluation.ruleset_version)
@@ -403,25 +420,25 @@ def _count(session: Session, counted: _Counted | None, sign: int) -> None:
         return
     values = {"service_area": counted.service_area, "auditor_id": counted.auditor_id,
               "completed_on": counted.completed_on, "audits": sign, "good": sign * counted.good}
-    area_days, auditor_days = _day_upserts(session.get_bind().dialect.name)
-    session.execute(area_days, values)
-    session.execute(auditor_days, values)
+    session.execute(_ADD_AREA_DAY, values)
+    session.execute(_ADD_AUDITOR_DAY, values)
 
 
-@functools.cache
-def _day_upserts(dialect: str) -> tuple[Any, Any]:
-    """The dialect's INSERT .. ON CONFLICT DO UPDATE (SQLite and PostgreSQL both have
-    it) for area_days and auditor_days, adding the given counts: built once."""
-    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    built = []
-    for table, key in ((_AREA_DAY_TABLE, ("service_area", "completed_on")),
-                       (_AUDITOR_DAY_TABLE, ("service_area", "auditor_id", "completed_on"))):
-        statement = insert_for(table).values({name: bindparam(name) for name in (*key, "audits", "good")})
-        built.append(statement.on_conflict_do_update(index_elements=list(key), set_={
-            "audits": table.c.audits + statement.excluded.audits,
-            "good": table.c.good + statement.excluded.good,
-        }))
-    return built[0], built[1]
+def _upsert_counts(table: str, key: tuple[str, ...]) -> TextClause:
+    """INSERT .. ON CONFLICT DO UPDATE adding to the day's counts. Written as SQL
+    because SQLite and PostgreSQL spell it alike, and SQLAlchemy's own upsert
+    construct is not cacheable (it would be compiled again on every save)."""
+    columns = (*key, "audits", "good")
+    return text(
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        f"audits = {table}.audits + excluded.audits, good = {table}.good + excluded.good"
+    ).bindparams(bindparam("completed_on", type_=Date()))
+
+
+_ADD_AREA_DAY = _upsert_counts(AreaDay.__tablename__, ("service_area", "completed_on"))
+_ADD_AUDITOR_DAY = _upsert_counts(AuditorDay.__tablename__, ("service_area", "auditor_id", "completed_on"))
 
 
 def today_utc() -> date:
