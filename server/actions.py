@@ -132,11 +132,6 @@ def open_by_keys(session: Session, keys: list[str]) -> dict[str, Action]:
     return found
 
 
-def open_by_key(session: Session, key: str) -> Action | None:
-    """The open action for a dedupe key, if any."""
-    return open_by_keys(session, [key]).get(key)
-
-
 def _completed_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(keys):

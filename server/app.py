@@ -195,8 +195,12 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         self.app = app
 
     async def SubmitAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
-        evaluation = await self.app.call(context, self.app.write(
-            context, lambda s, a: self.app.audits.submit(s, request.audit, a)))
+        audits = self.app.audits
+
+        def save() -> Any:
+            submission = audits.prepare(request.audit)  # before waiting for the turn to write
+            return self.app.write(context, lambda s, a: audits.submit(s, submission, a))()
+        evaluation = await self.app.call(context, save)
         metrics.findings([f.rule_id for f in evaluation.findings])
         return evaluation
 
