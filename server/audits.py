@@ -15,7 +15,20 @@ from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from google.protobuf import json_format
-from sqlalchemy import Date, Row, Table, TextClause, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Date,
+    Row,
+    Table,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from engine import history as summaries
@@ -72,22 +85,34 @@ _CONCERNS_IN_WINDOW = select(_CONCERNS).where(
     _CONCERNS.c.completed_on >= bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
     _CONCERNS.c.audit_id != bindparam("audit_id"),
 )
-_AREA_DAYS = select(
-    func.coalesce(func.sum(_AREA_DAY_TABLE.c.audits), 0), func.coalesce(func.sum(_AREA_DAY_TABLE.c.good), 0),
-).where(_AREA_DAY_TABLE.c.service_area == bindparam("service_area"),
-        _AREA_DAY_TABLE.c.completed_on.between(bindparam("start"), bindparam("end")))
-_AUDITOR_DAYS = select(
-    func.coalesce(func.sum(_AUDITOR_DAY_TABLE.c.audits), 0),
-    func.coalesce(func.sum(_AUDITOR_DAY_TABLE.c.good), 0),
-).where(_AUDITOR_DAY_TABLE.c.service_area == bindparam("service_area"),
-        _AUDITOR_DAY_TABLE.c.auditor_id == bindparam("auditor_id"),
-        _AUDITOR_DAY_TABLE.c.completed_on.between(bindparam("start"), bindparam("end")))
-_OPEN_DEEP_DIVES = select(_ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
-    _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.status == actions.OPEN,
-    _ACTIONS.c.service_area == bindparam("service_area"))
-_CALIBRATION_REVIEW_OPEN = select(_ACTIONS.c.action_id).where(  # indexed (kind, status)
-    _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
-    _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")).limit(1)
+
+
+def _window_sum(column: Any, table: Table, *match: Any) -> Any:
+    """The sum of ``column`` over the window's days (0 when none), as a subquery."""
+    return select(func.coalesce(func.sum(column), 0)).where(
+        *match, table.c.completed_on.between(bindparam("start"), bindparam("end"))).scalar_subquery()
+
+
+_AREA_MATCH = (_AREA_DAY_TABLE.c.service_area == bindparam("service_area"),)
+_AUDITOR_MATCH = (_AUDITOR_DAY_TABLE.c.service_area == bindparam("service_area"),
+                  _AUDITOR_DAY_TABLE.c.auditor_id == bindparam("auditor_id"))
+# GC-18's four day-count sums in one round trip (primary-key ranges of at most ~184 days).
+_CALIBRATION_COUNTS = select(
+    _window_sum(_AREA_DAY_TABLE.c.audits, _AREA_DAY_TABLE, *_AREA_MATCH),
+    _window_sum(_AREA_DAY_TABLE.c.good, _AREA_DAY_TABLE, *_AREA_MATCH),
+    _window_sum(_AUDITOR_DAY_TABLE.c.audits, _AUDITOR_DAY_TABLE, *_AUDITOR_MATCH),
+    _window_sum(_AUDITOR_DAY_TABLE.c.good, _AUDITOR_DAY_TABLE, *_AUDITOR_MATCH),
+)
+# The open actions an audit's evaluation must know of, in one round trip: the
+# service area's deep dives (ES-03) and the auditor's calibration review (GC-18).
+_OPEN_HISTORY_ACTIONS = union_all(
+    select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
+        _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.status == actions.OPEN,
+        _ACTIONS.c.service_area == bindparam("service_area")),
+    select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status)
+        _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
+        _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")),
+)
 
 # Actions an audit's own evaluation raises about that audit: withdrawn when a
 # later revision or a moderation no longer asks for them.
@@ -298,12 +323,13 @@ class AuditService:
         if not audit.completed or audit.completed_on is None:
             return AuditHistory()
         params = self.engine.params
+        deep_dive_areas, review_open = self._open_actions(session, audit)
         return AuditHistory(
             earlier_case_audits=self._earlier_case_audits(session, audit),
             concerns=self._concerns(session, audit, params),
             calibration=self._calibration(session, audit, params, head),
-            open_deep_dive_areas=self._open_deep_dives(session, audit.service_area),
-            calibration_review_open=self._calibration_review_open(session, audit.auditor_id),
+            open_deep_dive_areas=deep_dive_areas,
+            calibration_review_open=review_open,
         )
 
     @staticmethod
@@ -336,10 +362,9 @@ class AuditService:
         less this audit's own stored revision."""
         assert audit.completed_on is not None
         start, end = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
-        window = {"service_area": audit.service_area, "start": start, "end": end}
-        area_total, area_good = session.execute(_AREA_DAYS, window).one()
-        mine_total, mine_good = session.execute(
-            _AUDITOR_DAYS, {**window, "auditor_id": audit.auditor_id}).one()
+        area_total, area_good, mine_total, mine_good = session.execute(_CALIBRATION_COUNTS, {
+            "service_area": audit.service_area, "auditor_id": audit.auditor_id,
+            "start": start, "end": end}).one()
         stored = _contribution(head) if head is not None else None
         if stored and stored.service_area == audit.service_area and start <= stored.completed_on <= end:
             area_total, area_good = area_total - 1, area_good - stored.good
@@ -349,13 +374,13 @@ class AuditService:
                            int(area_total - mine_total), int(area_good - mine_good))
 
     @staticmethod
-    def _open_deep_dives(session: Session, service_area: str) -> frozenset[str]:
-        keys = session.execute(_OPEN_DEEP_DIVES, {"service_area": service_area}).scalars()
-        return frozenset(key.rsplit(":", 1)[1] for key in keys)
-
-    @staticmethod
-    def _calibration_review_open(session: Session, auditor_id: str) -> bool:
-        return session.execute(_CALIBRATION_REVIEW_OPEN, {"auditor_id": auditor_id}).first() is not None
+    def _open_actions(session: Session, audit: Audit) -> tuple[frozenset[str], bool]:
+        """The areas with an open deep dive in the audit's service area (the key
+        ends with the area), and whether its auditor has an open calibration review."""
+        rows = session.execute(_OPEN_HISTORY_ACTIONS, {
+            "service_area": audit.service_area, "auditor_id": audit.auditor_id}).all()
+        areas = frozenset(key.rsplit(":", 1)[1] for kind, key in rows if kind == "DEEP_DIVE_AUDIT")
+        return areas, any(kind == "MODERATION_REVIEW" for kind, _ in rows)
 
     # --------------------------------------------------- get / moderate
 

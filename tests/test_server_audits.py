@@ -131,6 +131,10 @@ def test_an_auditor_far_from_colleagues_gets_gc18_and_a_moderation_review(client
         kinds=[common_pb2.ACTION_KIND_MODERATION_REVIEW], service_area=area)))
     assert [(a.subject_id, a.owner_role) for a in reviews.actions] == [
         (auditor, common_pb2.OWNER_ROLE_HEAD_OF_SAFEGUARDING)]
+    # While that review is open, the auditor's next audit does not raise GC-18 again.
+    sixth = submit(client, audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
+                                 auditorId=auditor, completedOn="2026-03-04"))
+    assert "GC-18" not in {f.rule_id for f in sixth.findings}
 
 
 def test_a_dry_run_stores_nothing(client: Client) -> None:
