@@ -49,6 +49,8 @@ def add_months(day: date, months: int) -> date:
     """``day`` moved by whole calendar months, clamped to the month's end."""
     index = day.year * 12 + (day.month - 1) + months
     year, month = divmod(index, 12)
+    if day.day <= 28:  # every month has the day: no clamping, no month length needed
+        return date(year, month + 1, day.day)
     last = _cal.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
 
@@ -69,7 +71,8 @@ def months_between(earlier: date, later: date) -> float:
     if earlier > later:
         return -months_between(later, earlier)
     whole = (later.year - earlier.year) * 12 + (later.month - earlier.month)
-    if add_months(later, -whole) < earlier:
+    back = add_months(later, -whole)
+    if back < earlier:
         whole -= 1
-    leftover = (add_months(later, -whole) - earlier).days
-    return whole + leftover / 31
+        back = add_months(later, -whole)
+    return whole + (back - earlier).days / 31

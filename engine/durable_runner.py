@@ -52,8 +52,16 @@ class DurableSession:
         """Assert one evaluation's facts and return every (rule, fact) that fired.
 
         Each fact must carry ``id`` (unique in the batch) and ``fact_kind``.
+        The facts are copied: the caller's mappings are left as they were.
         """
-        batch = [dict(fact) for fact in facts]
+        return self.run_batch([dict(fact) for fact in facts])
+
+    def run_batch(self, batch: list[dict[str, Any]]) -> set[Firing]:
+        """As ``run``, for a caller that built ``batch`` for this call alone.
+
+        The dicts are used as they are, without a copy: each gets ``sid`` (and,
+        on a retry, ``attempt``) added. The accounting is the same as ``run``.
+        """
         if not batch:
             return set()
         if len({fact["id"] for fact in batch}) != len(batch):

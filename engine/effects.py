@@ -7,8 +7,13 @@ renders what a firing means (message, ``because``, due dates).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+import string
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from . import conditions, dates
@@ -38,21 +43,20 @@ def render_value(value: Any, separator: str = ",") -> str:
 
 def because_values(items: Iterable[BecauseItem], fact: Fact) -> dict[str, Any]:
     """The raw values of a trigger's ``because`` entries for one fact."""
-    values: dict[str, Any] = {}
-    for item in items:
-        if item.source == "field":
-            values[item.name] = fact.fields[item.field_name]
-        elif item.source == "value":
-            values[item.name] = item.value
-        else:
-            assert item.aggregate is not None
-            where = conditions.predicate(item.aggregate.where)
-            members = [r for r in fact.collections[item.aggregate.collection] if where(r)]
-            values[item.name] = (
-                len(members) if item.source == "count"
-                else [record[item.field_name] for record in members]
-            )
-    return values
+    return {item.name: _because_value(item, fact) for item in items}
+
+
+def _because_value(item: BecauseItem, fact: Fact) -> Any:
+    if item.source == "field":
+        return fact.fields[item.field_name]
+    if item.source == "value":
+        return item.value
+    assert item.aggregate is not None
+    where = conditions.predicate(item.aggregate.where)
+    members = [r for r in fact.collections[item.aggregate.collection] if where(r)]
+    if item.source == "count":
+        return len(members)
+    return [record[item.field_name] for record in members]
 
 
 class _Rendered(dict):  # type: ignore[type-arg]
@@ -93,14 +97,181 @@ def finding(rule: Rule, trigger: Trigger, fact: Fact) -> Finding | None:
     """The finding a firing gives, or None for an action-only trigger."""
     if trigger.message is None:
         return None
-    because = because_values(trigger.because, fact)
+    return _finding(rule, trigger.message, fact, because_values(trigger.because, fact))
+
+
+def _finding(rule: Rule, message: str, fact: Fact, because: Mapping[str, Any]) -> Finding:
+    """The finding of one firing, given the raw ``because`` values."""
     return Finding(
         rule_id=rule.rule_id, severity=rule.severity,
-        message=_template(trigger.message, fact.fields, because),
+        message=_template(message, fact.fields, because),
         framework_ref=rule.framework_ref,
         area=fact.fields.get("area") if fact.kind == "area" else None,
-        because={name: render_value(value) for name, value in because.items()},
+        # Read-only: the engine's FindingCache hands one Finding to many evaluations.
+        because=MappingProxyType({name: render_value(value) for name, value in because.items()}),
     )
+
+
+def placeholders(template: str) -> tuple[str, ...]:
+    """The names a message template reads, each once, in order of first use.
+
+    ``{name.attr}`` or ``{name[0]}`` read ``name`` (the loader allows neither).
+    """
+    names = (
+        re.match(r"[^.\[]*", name).group()  # type: ignore[union-attr]  # always matches
+        for _, name, _, _ in string.Formatter().parse(template) if name
+    )
+    return tuple(dict.fromkeys(names))
+
+
+# A function of a fact's collections: a ``because`` count or list.
+CollectionValue = Callable[[Mapping[str, list[dict[str, Any]]]], Any]
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: it is part of cache keys
+class FindingRecipe:
+    """What one trigger's finding is a function of, worked out once at load.
+
+    Besides the rule and trigger, a finding reads: the fact fields its
+    ``because`` names and its message names (``reads``), the ``because``
+    counts and lists over the fact's collections (``aggregates``), the fact's
+    kind and, on an area fact, the area. ``because`` parameters are constants
+    of the trigger. The counts and lists are built as functions once, here,
+    rather than looked up per firing as ``because_values`` does.
+    """
+
+    rule: Rule
+    trigger: Trigger
+    reads: tuple[str, ...]
+    aggregates: tuple[CollectionValue, ...]
+    by_item: tuple[tuple[BecauseItem, CollectionValue | None], ...]
+
+    @classmethod
+    def of(cls, rule: Rule, trigger: Trigger) -> FindingRecipe:
+        """The recipe of ``trigger`` (a trigger of ``rule``)."""
+        names = {item.name for item in trigger.because}
+        reads = [item.field_name for item in trigger.because if item.source == "field"]
+        reads += [name for name in placeholders(trigger.message or "") if name not in names]
+        by_item = tuple(
+            (item, _collection_value(item) if item.source in ("count", "list") else None)
+            for item in trigger.because
+        )
+        aggregates = tuple(value for _, value in by_item if value is not None)
+        return cls(rule, trigger, tuple(dict.fromkeys(reads)), aggregates, by_item)
+
+    def key(self, fact: Fact) -> tuple[Any, ...]:
+        """Everything the finding on ``fact`` depends on, hashable and typed."""
+        fields = fact.fields
+        kind = fact.kind
+        key = [self, kind, fields.get("area") if kind == "area" else None]
+        for name in self.reads:
+            value = fields[name]
+            key.append(value if type(value) is str else _typed(value))  # most are str
+        for aggregate in self.aggregates:
+            key.append(_typed(aggregate(fact.collections)))
+        return tuple(key)
+
+    def because(self, fact: Fact) -> dict[str, Any]:
+        """``because_values(trigger.because, fact)``, with the prebuilt functions."""
+        values: dict[str, Any] = {}
+        for item, aggregate in self.by_item:
+            if aggregate is not None:
+                values[item.name] = aggregate(fact.collections)
+            elif item.source == "field":
+                values[item.name] = fact.fields[item.field_name]
+            else:
+                values[item.name] = item.value
+        return values
+
+    def finding(self, fact: Fact) -> Finding:
+        """The finding on ``fact``, rendered (the trigger must have a message)."""
+        assert self.trigger.message is not None
+        return _finding(self.rule, self.trigger.message, fact, self.because(fact))
+
+
+def _collection_value(item: BecauseItem) -> CollectionValue:
+    """``_because_value`` of a count or list item, as a function of the fact's collections."""
+    assert item.aggregate is not None
+    collection, shown = item.aggregate.collection, item.field_name
+    select = conditions.selector(item.aggregate.where)
+    if item.source == "count":
+        return lambda collections: len(select(collections[collection]))
+    return lambda collections: [r[shown] for r in select(collections[collection])]
+
+
+def _typed(value: Any) -> Any:
+    """``value`` as part of a cache key: hashable, and with its type unless it is a str.
+
+    Equal values of different types render differently (``True`` is "true",
+    ``1`` is "1"), so they must not share a key; lists become tuples.
+    """
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is list or kind is tuple:
+        return (tuple, *[item if type(item) is str else _typed(item) for item in value])
+    return (kind, value)
+
+
+class FindingCache:
+    """Rendered findings, shared by the evaluations of one engine, bounded in size.
+
+    A finding is a pure function of its ``FindingRecipe.key`` and most
+    firings repeat one seen before (the same area graded the same way, the
+    same list of areas below good), so each is rendered once. Entries are
+    evicted oldest first beyond ``maxsize``. A miss is rendered by the same
+    code as ``finding`` (``_finding``), so output is byte-identical to it; the
+    differential test compares the two. Findings are frozen and their
+    ``because`` is read-only, so sharing one object is safe.
+
+    Thread-safe for lookups and inserts (a lock guards inserts and eviction);
+    ``hits`` and ``misses`` are statistics, not exact under concurrent use.
+    """
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self.maxsize = maxsize
+        self.hits = 0
+        self.misses = 0
+        self._findings: dict[tuple[Any, ...], Finding] = {}
+        self._lock = threading.Lock()
+
+    def finding(self, recipe: FindingRecipe, fact: Fact) -> Finding:
+        """The finding of a firing of ``recipe``'s trigger (which has a message) on ``fact``."""
+        key: tuple[Any, ...] | None
+        try:
+            key = recipe.key(fact)
+            cached = self._findings.get(key)
+        except TypeError:  # a value that cannot be hashed: render it without the cache
+            cached = key = None
+        if cached is not None:
+            self.hits += 1
+            return cached
+        result = recipe.finding(fact)
+        self.misses += 1
+        if key is not None:
+            self._store(key, result)
+        return result
+
+    def _store(self, key: tuple[Any, ...], result: Finding) -> None:
+        with self._lock:
+            if len(self._findings) >= self.maxsize:
+                del self._findings[next(iter(self._findings))]  # the oldest entry
+            self._findings[key] = result
+
+    def __len__(self) -> int:
+        return len(self._findings)
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of lookups answered from the cache since it was last cleared."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    def clear(self) -> None:
+        """Forget every finding and reset the statistics."""
+        with self._lock:
+            self._findings.clear()
+            self.hits = self.misses = 0
 
 
 def actions(rule: Rule, trigger: Trigger, fact: Fact) -> list[ActionIntent]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ from .model import (
     SweepInput,
 )
 from .ruleset import Ruleset
+
+# Drafts and callers without history: one shared empty history (it is never changed).
+_NO_HISTORY = AuditHistory()
 
 # (rule id, trigger index, fact id): one trigger of one rule fired on one fact.
 Firing = tuple[str, int, str]
@@ -62,13 +65,26 @@ def render(ruleset: Ruleset, fact_list: list[Fact], firings: Iterable[Firing],
     return found, intents
 
 
-class RulesEngine:
-    """A ruleset compiled into durable_rules, ready to evaluate any input kind."""
+# A fact kind's derived fields: (field name, collection, function of the collection).
+Derivers = dict[str, tuple[tuple[str, str, Callable[[list[dict[str, Any]]], float]], ...]]
 
-    def __init__(self, ruleset: Ruleset) -> None:
+
+class RulesEngine:
+    """A ruleset compiled into durable_rules, ready to evaluate any input kind.
+
+    What does not change between evaluations is worked out here, once: the
+    order findings are given in, what each finding depends on, and the
+    derived-field functions. ``render_cache`` keeps rendered findings (see
+    ``effects.FindingCache``); ``render_cache_size`` bounds it.
+    """
+
+    def __init__(self, ruleset: Ruleset, render_cache_size: int = 4096) -> None:
         self.ruleset = ruleset
         self.compiled = compile_ruleset(ruleset)
         self._session = DurableSession(self.compiled)
+        self.render_cache = effects.FindingCache(render_cache_size)
+        self._recipes, self._step_of = _steps(ruleset, self.compiled)
+        self._derivers = _derivers(self.compiled)
 
     @classmethod
     def from_directory(cls, directory: str | Path) -> RulesEngine:
@@ -82,28 +98,69 @@ class RulesEngine:
 
     def match(self, fact_list: list[Fact]) -> set[Firing]:
         """Which triggers fire on which facts, as decided by durable_rules."""
-        add_derived_fields(self.compiled, fact_list)
-        asserted = [self._project(fact) for fact in fact_list]
-        firings = self._session.run(asserted)
         bindings = self.compiled.bindings
         return {(bindings[name].rule_id, bindings[name].trigger, fact_id)
-                for name, fact_id in firings}
+                for name, fact_id in self._fire(fact_list)}
+
+    def _fire(self, fact_list: list[Fact]) -> set[tuple[str, str]]:
+        """(durable rule name, fact id) of every trigger that fired."""
+        self._add_derived_fields(fact_list)
+        # Fresh dicts made for this run only: the runner need not copy them again.
+        return self._session.run_batch(self._project_all(fact_list))
+
+    def _add_derived_fields(self, fact_list: list[Fact]) -> None:
+        """As ``add_derived_fields``, with the aggregate functions built at load."""
+        for fact in fact_list:
+            derivers = self._derivers.get(fact.kind)
+            if derivers:
+                for name, collection, compute in derivers:
+                    fact.fields[name] = compute(fact.collections.get(collection, []))
+
+    def _project_all(self, fact_list: list[Fact]) -> list[dict[str, Any]]:
+        """``_project`` of every fact, in one loop (no call per fact)."""
+        projected = self.compiled.projected
+        batch = []
+        for fact in fact_list:
+            record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
+            fields = fact.fields
+            for name in projected.get(fact.kind, ()):
+                record[name] = fields[name]
+            batch.append(record)
+        return batch
 
     def _project(self, fact: Fact) -> dict[str, Any]:
-        record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
-        for name in self.compiled.projected.get(fact.kind, ()):
-            record[name] = fact.fields[name]
-        return record
+        """The record durable gets for ``fact``: its id, kind and the fields rules test."""
+        return self._project_all([fact])[0]
+
+    def _render(self, fact_list: list[Fact], fired: set[tuple[str, str]],
+                with_actions: bool) -> tuple[list[Finding], list[ActionIntent]]:
+        """As ``render`` (same findings and actions, same order), findings from the cache.
+
+        A step is a trigger's place in rule order, so sorting (step, fact
+        position) pairs gives ``render``'s order: rule, trigger, then fact.
+        """
+        position = {fact.fact_id: i for i, fact in enumerate(fact_list)}
+        step_of = self._step_of
+        found: list[Finding] = []
+        intents: list[ActionIntent] = []
+        for step, index in sorted([(step_of[name], position[fact_id]) for name, fact_id in fired]):
+            recipe = self._recipes[step]
+            trigger, fact = recipe.trigger, fact_list[index]
+            if trigger.message is not None:
+                found.append(self.render_cache.finding(recipe, fact))
+            if with_actions and trigger.actions:
+                intents.extend(effects.actions(recipe.rule, trigger, fact))
+        return found, intents
 
     def _run(self, fact_list: list[Fact], with_actions: bool = True, **extra: Any) -> Evaluation:
-        found, intents = render(self.ruleset, fact_list, self.match(fact_list), with_actions)
+        found, intents = self._render(fact_list, self._fire(fact_list), with_actions)
         return Evaluation(tuple(found), tuple(intents), self.ruleset.version, **extra)
 
     def evaluate_audit(self, audit: Audit, history: AuditHistory | None = None) -> Evaluation:
         """GC-01..GC-18, MO-01, ES-01, ES-03. Drafts get findings only, no history."""
-        if not audit.completed:
-            history = AuditHistory()
-        fact_list = facts.audit_facts(audit, history or AuditHistory(), self.params)
+        if not audit.completed or history is None:
+            history = _NO_HISTORY
+        fact_list = facts.audit_facts(audit, history, self.params)
         return self._run(fact_list, with_actions=audit.completed,
                          effective_grade=audit.effective_grade)
 
@@ -150,3 +207,27 @@ class RulesEngine:
                 latest[panel.service_area] = panel
         unique = SweepInput(data.as_of, data.open_actions, tuple(latest.values()))
         return self._run(facts.sweep_facts(unique))
+
+
+def _steps(
+    ruleset: Ruleset, compiled: CompiledRuleset
+) -> tuple[list[effects.FindingRecipe], dict[str, int]]:
+    """Every trigger's recipe in rule order, and each durable rule's place in that list."""
+    recipes: list[effects.FindingRecipe] = []
+    place: dict[tuple[str, int], int] = {}
+    for rule in ruleset.rules:
+        for index, trigger in enumerate(rule.triggers):
+            place[(rule.rule_id, index)] = len(recipes)
+            recipes.append(effects.FindingRecipe.of(rule, trigger))
+    step_of = {name: place[(b.rule_id, b.trigger)] for name, b in compiled.bindings.items()}
+    return recipes, step_of
+
+
+def _derivers(compiled: CompiledRuleset) -> Derivers:
+    return {
+        kind: tuple(
+            (name, spec.collection, conditions.compile_aggregate(spec))
+            for name, spec in aggregates.items()
+        )
+        for kind, aggregates in compiled.derived.items()
+    }

@@ -22,6 +22,7 @@ from .model import (
     AREAS,
     AT_LEAST_GOOD,
     GRADE_STEP,
+    AreaJudgement,
     Audit,
     AuditHistory,
     ConcernCase,
@@ -127,7 +128,7 @@ COLLECTIONS: dict[str, dict[str, str]] = {
 CONDITION_TYPES = frozenset({"str", "num", "bool"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact:
     """One record for the rules: its kind, a per-evaluation id and fields."""
 
@@ -141,10 +142,6 @@ def _text_blank(text: str) -> bool:
     return not text.strip()
 
 
-def _words(*texts: str) -> int:
-    return sum(len(text.split()) for text in texts)
-
-
 def _enum(value: str | None) -> str:
     return value or UNSET
 
@@ -155,9 +152,14 @@ def _enum(value: str | None) -> str:
 def audit_facts(audit: Audit, history: AuditHistory, params: Mapping[str, Any]) -> list[Fact]:
     """The audit fact, one fact per area (all twelve), one per agreed action."""
     context = _audit_context(audit)
-    areas = [_area_fields(audit, area, history, context) for area in AREAS]
+    judgements: dict[str, AreaJudgement] = {}
+    for judgement in audit.areas:
+        judgements.setdefault(judgement.area, judgement)  # the first of a repeated area counts
+    blank = {**context, **_ABSENT_AREA, **_NO_CONCERNS}
+    areas = [_area_fields(audit, area, judgements.get(area), history, blank) for area in AREAS]
     actions = [_agreed_action_fields(audit, i, context) for i in range(len(audit.agreed_actions))]
-    audit_fields = {**context, **_audit_fields(audit, history)}
+    audit_fields = dict(context)
+    audit_fields.update(_audit_fields(audit, history))
     facts = [Fact("audit", "audit", audit_fields, {"areas": areas, "agreed_actions": actions})]
     facts += [Fact("area", f"area-{f['area']}", f) for f in areas]
     facts += [Fact("agreed_action", f"agreed-action-{f['index']}", f) for f in actions]
@@ -200,6 +202,11 @@ def _audit_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
 
 
 def _reaudit_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
+    if not history.earlier_case_audits:  # drafts and first audits of a case
+        return {
+            "earlier_case_audits": 0, "earlier_case_audit_ids": [], "reaudit_max_step": 0,
+            "reaudit_swing_audit_ids": [],
+        }
     earlier = [e for e in history.earlier_case_audits if e.audit_id != audit.audit_id]
     step = GRADE_STEP.get(audit.effective_grade or "")
     distances = {
@@ -238,29 +245,50 @@ def _calibration_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
 
 
 def _area_fields(
-    audit: Audit, area: str, history: AuditHistory, context: dict[str, Any]
+    audit: Audit, area: str, judgement: AreaJudgement | None, history: AuditHistory,
+    blank: dict[str, Any],
 ) -> dict[str, Any]:
-    judgement = next((a for a in audit.areas if a.area == area), None)
-    grade = _enum(judgement.grade if judgement else None)
-    fields: dict[str, Any] = {
-        **context, "area": area, "present": judgement is not None, "grade": grade,
-        "graded": grade in GRADED,
-        "evidence_blank": judgement is None or _text_blank(judgement.evidence),
-        "impact_blank": judgement is None or _text_blank(judgement.impact),
-        "words": _words(judgement.evidence, judgement.impact) if judgement else 0,
-        "na_reason_blank": judgement is None or _text_blank(judgement.not_applicable_reason),
-        "risk_types_count": len(judgement.risk_types) if judgement else 0,
-        "risk_types": list(judgement.risk_types) if judgement else [],
-    }
-    fields.update(_concern_fields(audit, area, grade, history))
+    """One area's fields; ``judgement`` is the audit's row for it, None if absent.
+
+    Starts from ``blank`` (the audit's context, an absent area, no concerns)
+    and sets what differs: a copy of a dict with every key already in place
+    is the cheapest way to build it, and this runs twelve times per audit.
+    """
+    fields = blank.copy()
+    fields["area"] = area
+    if judgement is None:
+        grade = UNSET
+        fields["risk_types"] = []
+    else:
+        grade = judgement.grade or UNSET
+        evidence, impact = judgement.evidence, judgement.impact
+        fields["present"] = True
+        fields["grade"] = grade
+        fields["graded"] = grade in GRADED
+        fields["evidence_blank"] = not evidence.strip()
+        fields["impact_blank"] = not impact.strip()
+        fields["words"] = len(evidence.split()) + len(impact.split())
+        fields["na_reason_blank"] = not judgement.not_applicable_reason.strip()
+        fields["risk_types_count"] = len(judgement.risk_types)
+        fields["risk_types"] = list(judgement.risk_types)
+    concerns = _concern_fields(audit, area, grade, history)
+    if concerns is not None:
+        fields.update(concerns)
+    fields["deep_dive_open"] = area in history.open_deep_dive_areas
     return fields
 
 
-def _concern_fields(audit: Audit, area: str, grade: str, history: AuditHistory) -> dict[str, Any]:
-    """ES-03: distinct cases with this area below good in the window, this one included."""
-    cases = [c for c in history.concerns.get(area, ()) if c.audit_id != audit.audit_id]
+def _concern_fields(
+    audit: Audit, area: str, grade: str, history: AuditHistory
+) -> dict[str, Any] | None:
+    """ES-03: distinct cases with this area below good in the window, this one included.
+
+    None when there are none (the common case: no history, area not below good).
+    """
+    others = history.concerns.get(area)
+    cases = [c for c in others if c.audit_id != audit.audit_id] if others else []
     if not cases and grade != "DOES_NOT_MEET_GOOD":
-        return {**_NO_CONCERNS, "deep_dive_open": area in history.open_deep_dive_areas}
+        return None
     if grade == "DOES_NOT_MEET_GOOD" and audit.completed:
         cases = [*cases, _self_as_concern(audit)]
     by_case: dict[str, Any] = {}
@@ -273,13 +301,19 @@ def _concern_fields(audit: Audit, area: str, grade: str, history: AuditHistory) 
         "concern_audit_ids": [c.audit_id for c in ordered],
         "concern_strands": sorted({c.strand for c in ordered if c.strand}),
         "concern_age_bands": sorted({c.age_band for c in ordered if c.age_band}),
-        "deep_dive_open": area in history.open_deep_dive_areas,
     }
 
 
+# An area the audit does not grade, in the order of an area fact's fields
+# (``area`` and a fresh ``risk_types`` list are set per fact).
+_ABSENT_AREA: dict[str, Any] = {
+    "area": "", "present": False, "grade": UNSET, "graded": False, "evidence_blank": True,
+    "impact_blank": True, "words": 0, "na_reason_blank": True, "risk_types_count": 0,
+    "risk_types": None,
+}
 _NO_CONCERNS: dict[str, Any] = {
     "concern_cases": 0, "concern_case_refs": [], "concern_audit_ids": [],
-    "concern_strands": [], "concern_age_bands": [],
+    "concern_strands": [], "concern_age_bands": [], "deep_dive_open": False,
 }
 
 
