@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ColumnElement, and_, event, or_, select, text
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -24,6 +24,7 @@ from . import auth, convert, metrics
 from .convert import Checker
 from .db import Action, ActionEvent
 from .errors import Forbidden, NotFound, StaleRevision
+from .store import at_commit
 
 OPEN, COMPLETED, WITHDRAWN = "OPEN", "COMPLETED", "WITHDRAWN"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -72,36 +73,28 @@ def to_proto(row: Action, as_of: date | None) -> common_pb2.Action:
 
 
 def _event(session: Session, row: Action, kind: str, actor: Actor) -> None:
-    """Record an event (written when the transaction commits, see below)."""
+    """Record an event; the events of a transaction are written last (``at_commit``).
+
+    Event sequence numbers must follow commit order: a watcher resumes "after
+    sequence N", and if a transaction holding sequence 10 committed after one
+    holding 11, a watcher that had seen 11 would miss 10. Written at commit, under
+    the store's commit-order lock, they do.
+    """
     # The serialized message (base64): far cheaper than JSON for a thousand actions.
     snapshot = base64.b64encode(to_proto(row, None).SerializeToString()).decode()
-    session.info.setdefault(_PENDING, []).append(ActionEvent(
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        at_commit(session, _write_events)
+    pending.append(ActionEvent(
         action_id=row.action_id, type=kind, occurred_at=now(), client=actor.client, snapshot=snapshot))
 
 
-# Any constant: the key of the PostgreSQL advisory lock that orders event writers.
-_EVENTS_LOCK = 7_321_001
 _PENDING = "pending_action_events"
 
 
-@event.listens_for(Session, "before_commit")
-def _write_events_in_commit_order(session: Session) -> None:
-    """Make event sequence numbers follow commit order.
-
-    A watcher resumes "after sequence N"; if a transaction holding sequence 10
-    committed after one holding 11, a watcher that had seen 11 would miss 10.
-    So a transaction writes its events last, just before it commits, and on
-    PostgreSQL holds a transaction-scoped lock from that moment to the commit:
-    the lock is held only for those inserts and the commit itself. (SQLite
-    already serialises writers.)
-    """
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
-    session.add_all(pending)
-    session.flush()
+def _write_events(session: Session) -> None:
+    session.add_all(session.info.pop(_PENDING))
 
 
 def _new_row(intent: ActionIntent, ruleset_version: str, origin_on: date, actor: Actor) -> Action:

@@ -49,6 +49,7 @@ from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
+from .store import at_commit
 
 # The statements of a save, built once: building and hashing a statement costs
 # SQLAlchemy more than SQLite takes to run it on an index.
@@ -221,6 +222,11 @@ class AuditService:
         if head is not None or (audit.completed and evaluation.actions):
             result.actions.extend(actions.to_proto(r, actor.today)
                                   for r in actions.for_audit(session, audit.audit_id))
+        # Every save of a service area on one day updates the same day-count rows:
+        # updated at commit (``at_commit``), their row locks are never waited for.
+        changes = [(_contribution(head), -1) if head is not None else (None, 0),
+                   (_contribution(audit), +1)]
+        at_commit(session, lambda s: _count(s, changes))
         return result
 
     def _escalate(self, session: Session, head: Head | None, audit: Audit, evaluation: Evaluation,
@@ -269,10 +275,8 @@ class AuditService:
             session.execute(insert(_HEADS), {"audit_id": audit.audit_id, **values})
         else:
             session.execute(_UPDATE_HEAD, {"head_id": audit.audit_id, **values})
-            _count(session, _contribution(head), -1)
             session.execute(_DELETE_CONCERNS, {"audit_id": audit.audit_id})
             session.execute(_DELETE_AREAS, {"audit_id": audit.audit_id})
-        _count(session, _contribution(audit), +1)
         if not audit.completed or audit.completed_on is None:
             return
         common = {"audit_id": audit.audit_id, "service_area": audit.service_area,
@@ -439,14 +443,18 @@ def _contribution(record: Audit | Head) -> _Counted | None:
                     int(record.overall_grade in AT_LEAST_GOOD))
 
 
-def _count(session: Session, counted: _Counted | None, sign: int) -> None:
-    """Add (or remove) one audit to the area's and the auditor's day counts."""
-    if counted is None:
-        return
-    values = {"service_area": counted.service_area, "auditor_id": counted.auditor_id,
-              "completed_on": counted.completed_on, "audits": sign, "good": sign * counted.good}
-    session.execute(_ADD_AREA_DAY, values)
-    session.execute(_ADD_AUDITOR_DAY, values)
+def _count(session: Session, changes: list[tuple[_Counted | None, int]]) -> None:
+    """Remove and add audits to the area's and the auditor's day counts. Rows are
+    always locked in one order (table, then key), so two saves never deadlock."""
+    deltas = [
+        {"service_area": c.service_area, "auditor_id": c.auditor_id, "completed_on": c.completed_on,
+         "audits": sign, "good": sign * c.good}
+        for c, sign in changes if c is not None
+    ]
+    for statement, key in ((_ADD_AREA_DAY, ("service_area", "completed_on")),
+                           (_ADD_AUDITOR_DAY, ("service_area", "auditor_id", "completed_on"))):
+        for values in sorted(deltas, key=lambda v: tuple(v[k] for k in key)):
+            session.execute(statement, values)
 
 
 def _upsert_counts(table: str, key: tuple[str, ...]) -> TextClause:

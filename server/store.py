@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,35 @@ from .migrate import ensure_sqlite_folder
 
 T = TypeVar("T")
 RETRIES_ON_CONFLICT = 3
+# Any constant: the key of the PostgreSQL advisory lock that puts committing writers in line.
+COMMIT_ORDER_LOCK = 7_321_001
+_AT_COMMIT = "lenses_at_commit"
+
+
+def at_commit(session: Session, write: Callable[[Session], None]) -> None:
+    """Run ``write`` as this transaction's last statements, just before it commits.
+
+    Those final writes run holding (on PostgreSQL) a transaction-scoped lock until
+    the commit, so transactions that have them commit one at a time, in the order
+    they take it: action events get sequence numbers in commit order, and rows every
+    save updates (the day counts) are locked only by the transaction that is about to
+    commit, so no save waits on another's row lock while that one waits for the
+    lock. The lock is held for a few statements and the commit. (SQLite already
+    serialises writers.)
+    """
+    session.info.setdefault(_AT_COMMIT, []).append(write)
+
+
+@event.listens_for(Session, "before_commit")
+def _final_writes(session: Session) -> None:
+    writes = session.info.pop(_AT_COMMIT, None)
+    if not writes:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COMMIT_ORDER_LOCK})
+    for write in writes:
+        write(session)
+    session.flush()
 
 
 def make_engine(url: str, for_writes: bool = True) -> Engine:
