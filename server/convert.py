@@ -8,6 +8,7 @@ an error message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -82,19 +83,25 @@ class Checker:
     def enum(self, path: str, descriptor: EnumDescriptor, number: int,
              required: bool = False) -> str | None:
         """The short name of an enum value (prefix stripped); None when unset."""
-        value = descriptor.values_by_number.get(number)
-        if value is None:
+        name = _short_names(descriptor).get(number)
+        if name is None:
             self.add(path, f"{number} is not a value of {descriptor.name}")
             return None
         if number == 0:
             if required:
                 self.add(path, f"is required (a {descriptor.name} value)")
             return None
-        return short_name(descriptor, value.name)
+        return name
 
 
 def _prefix(descriptor: EnumDescriptor) -> str:
     return descriptor.values_by_number[0].name[: -len("UNSPECIFIED")]
+
+
+@functools.cache
+def _short_names(descriptor: EnumDescriptor) -> dict[int, str]:
+    """Every value's short name by number, worked out once per enum."""
+    return {value.number: short_name(descriptor, value.name) for value in descriptor.values}
 
 
 def short_name(descriptor: EnumDescriptor, full: str) -> str:
