@@ -24,6 +24,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     text,
     union_all,
@@ -88,22 +89,21 @@ _CONCERNS_IN_WINDOW = select(_CONCERNS).where(
 )
 
 
-def _window_sum(column: Any, table: Table, *match: Any) -> Any:
-    """The sum of ``column`` over the window's days (0 when none), as a subquery."""
-    return select(func.coalesce(func.sum(column), 0)).where(
-        *match, table.c.completed_on.between(bindparam("start"), bindparam("end"))).scalar_subquery()
+def _window_counts(table: Table, scope: str, *match: Any) -> Any:
+    """The audits and good ones on the window's days: one primary-key range scan."""
+    return select(literal(scope).label("scope"), func.coalesce(func.sum(table.c.audits), 0),
+                  func.coalesce(func.sum(table.c.good), 0)).where(
+        *match, table.c.completed_on.between(bindparam("start"), bindparam("end")))
 
 
-_AREA_MATCH = (_AREA_DAY_TABLE.c.service_area == bindparam("service_area"),)
-_AUDITOR_MATCH = (_AUDITOR_DAY_TABLE.c.service_area == bindparam("service_area"),
-                  _AUDITOR_DAY_TABLE.c.auditor_id == bindparam("auditor_id"))
-# GC-18's four day-count sums in one round trip (primary-key ranges of at most ~184 days).
-_CALIBRATION_COUNTS = select(
-    _window_sum(_AREA_DAY_TABLE.c.audits, _AREA_DAY_TABLE, *_AREA_MATCH),
-    _window_sum(_AREA_DAY_TABLE.c.good, _AREA_DAY_TABLE, *_AREA_MATCH),
-    _window_sum(_AUDITOR_DAY_TABLE.c.audits, _AUDITOR_DAY_TABLE, *_AUDITOR_MATCH),
-    _window_sum(_AUDITOR_DAY_TABLE.c.good, _AUDITOR_DAY_TABLE, *_AUDITOR_MATCH),
+# GC-18's day counts in one round trip: the service area's, then the auditor's.
+_CALIBRATION_COUNTS = union_all(
+    _window_counts(_AREA_DAY_TABLE, "area", _AREA_DAY_TABLE.c.service_area == bindparam("service_area")),
+    _window_counts(_AUDITOR_DAY_TABLE, "auditor",
+                   _AUDITOR_DAY_TABLE.c.service_area == bindparam("service_area"),
+                   _AUDITOR_DAY_TABLE.c.auditor_id == bindparam("auditor_id")),
 )
+
 # The open actions an audit's evaluation must know of, in one round trip: the
 # service area's deep dives (ES-03) and the auditor's calibration review (GC-18).
 _OPEN_HISTORY_ACTIONS = union_all(
@@ -366,9 +366,10 @@ class AuditService:
         less this audit's own stored revision."""
         assert audit.completed_on is not None
         start, end = summaries.calibration_window(audit.completed_on, params)  # type: ignore[arg-type]
-        area_total, area_good, mine_total, mine_good = session.execute(_CALIBRATION_COUNTS, {
+        counts = {scope: (total, good) for scope, total, good in session.execute(_CALIBRATION_COUNTS, {
             "service_area": audit.service_area, "auditor_id": audit.auditor_id,
-            "start": start, "end": end}).one()
+            "start": start, "end": end})}
+        (area_total, area_good), (mine_total, mine_good) = counts["area"], counts["auditor"]
         stored = _contribution(head) if head is not None else None
         if stored and stored.service_area == audit.service_area and start <= stored.completed_on <= end:
             area_total, area_good = area_total - 1, area_good - stored.good

@@ -149,6 +149,8 @@ class Action(Base):
         Index("ix_actions_due", "due_on", "action_id"),
         Index("ix_actions_kind_status", "kind", "status"),
         Index("ix_actions_kind_status_area", "kind", "status", "service_area"),
+        # GC-18: is a calibration review of this auditor open (however many others are).
+        Index("ix_actions_kind_status_subject", "kind", "status", "subject_id"),
     )
 
     action_id: Mapped[str] = mapped_column(String(36), primary_key=True)
