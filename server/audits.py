@@ -110,7 +110,7 @@ _OPEN_HISTORY_ACTIONS = union_all(
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
         _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.status == actions.OPEN,
         _ACTIONS.c.service_area == bindparam("service_area")),
-    select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status)
+    select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, subject_id)
         _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
         _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")),
 )
