@@ -47,8 +47,9 @@ def run_once(store: Store, engine: RulesEngine, as_of: date, client: str) -> int
         return len(created)
 
     try:
-        with store.transaction() as session:
-            return sweep(session)
+        # Through the write turn like any other write (SQLite: queued, not left to
+        # the busy handler); an IntegrityError is another process's claim.
+        return store.run(sweep)
     except IntegrityError:
         return None
 

@@ -110,7 +110,10 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite: reads get their own connections with a plain BEGIN, so that in
         # WAL mode they never queue behind writers for the write lock.
-        self._read_engine = make_engine(url, for_writes=False) if url.startswith("sqlite") else self.engine
+        # PostgreSQL: REPEATABLE READ, so a read's statements all see one snapshot (at the
+        # default READ COMMITTED each statement would see the commits made meanwhile).
+        self._read_engine = (make_engine(url, for_writes=False) if url.startswith("sqlite")
+                             else self.engine.execution_options(isolation_level="REPEATABLE READ"))
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite has one writer at a time; its busy handler retries by sleeping and is
         # unfair (a writer could wait seconds). Writers queue on a lock instead: a
