@@ -253,6 +253,8 @@ class FindingCache:
         return result
 
     def _store(self, key: tuple[Any, ...], result: Finding) -> None:
+        if self.maxsize <= 0:
+            return  # caching switched off
         with self._lock:
             if len(self._findings) >= self.maxsize:
                 del self._findings[next(iter(self._findings))]  # the oldest entry

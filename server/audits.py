@@ -224,9 +224,11 @@ class AuditService:
                                   for r in actions.for_audit(session, audit.audit_id))
         # Every save of a service area on one day updates the same day-count rows:
         # updated at commit (``at_commit``), their row locks are never waited for.
+        # (So a transaction holds one save: a second would not see the first's counts.)
         changes = [(_contribution(head), -1) if head is not None else (None, 0),
                    (_contribution(audit), +1)]
-        at_commit(session, lambda s: _count(s, changes))
+        if any(counted is not None for counted, _ in changes):
+            at_commit(session, lambda s: _count(s, changes))
         return result
 
     def _escalate(self, session: Session, head: Head | None, audit: Audit, evaluation: Evaluation,

@@ -44,9 +44,14 @@ def at_commit(session: Session, write: Callable[[Session], None]) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _final_writes(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the final writes belong to the outer commit
     writes = session.info.pop(_AT_COMMIT, None)
     if not writes:
         return
+    # Everything else first: a row this transaction changes must be locked before it
+    # queues for the lock, or it could wait there while the holder waits for that row.
+    session.flush()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COMMIT_ORDER_LOCK})
     for write in writes:
