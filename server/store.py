@@ -63,7 +63,10 @@ def make_engine(url: str, for_writes: bool = True) -> Engine:
     """An SQLAlchemy engine for ``url`` with the settings each backend needs."""
     if url.startswith("sqlite"):
         ensure_sqlite_folder(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # As many pooled connections as request threads: a connection opened beyond the
+        # pool is closed after one use, and a new one re-reads the schema and pragmas.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=10)
         _sqlite_transactions(engine, "BEGIN IMMEDIATE" if for_writes else "BEGIN")
         return engine
     return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
