@@ -147,17 +147,6 @@ _OPERATOR_FUNCTIONS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def aggregate(spec: Aggregate, items: Iterable[Mapping[str, Any]]) -> float:
-    """The value of a ``count`` or ``share`` over ``items``."""
-    where = predicate(spec.where)
-    if spec.function == "count":
-        return sum(1 for item in items if where(item))
-    among = predicate(spec.among)
-    base = [item for item in items if among(item)]
-    matching = sum(1 for item in base if where(item))
-    return matching / len(base) if base else 0
-
-
 def selector(
     condition: Condition | None,
 ) -> Callable[[Iterable[Mapping[str, Any]]], list[Mapping[str, Any]]]:
@@ -192,11 +181,9 @@ def selector(
 
 
 def compile_aggregate(spec: Aggregate) -> Callable[[Sequence[Mapping[str, Any]]], float]:
-    """``aggregate(spec, ...)`` as a function of the items, built once (same values).
-
-    ``aggregate`` looks its predicates up per call, hashing the condition tree
-    each time; the engine computes derived fields on every evaluation.
-    """
+    """The value of a ``count`` or ``share`` over the items, as a function built once
+    (the engine computes derived fields on every evaluation). ``share`` is 0 when
+    no item matches ``among``."""
     where = selector(spec.where)
     if spec.function == "count":
         return lambda items: len(where(items))

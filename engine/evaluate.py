@@ -34,15 +34,6 @@ _NO_HISTORY = AuditHistory()
 Firing = tuple[str, int, str]
 
 
-def add_derived_fields(compiled: CompiledRuleset, fact_list: Iterable[Fact]) -> None:
-    """Compute the aggregates the compiled conditions need into each fact."""
-    for fact in fact_list:
-        for name, aggregate in compiled.derived.get(fact.kind, {}).items():
-            fact.fields[name] = conditions.aggregate(
-                aggregate, fact.collections.get(aggregate.collection, [])
-            )
-
-
 def render(ruleset: Ruleset, fact_list: list[Fact], firings: Iterable[Firing],
            with_actions: bool = True) -> tuple[list[Finding], list[ActionIntent]]:
     """Findings and actions for a set of firings, in rule order then fact order."""
@@ -96,41 +87,25 @@ class RulesEngine:
         """The loaded parameters."""
         return self.ruleset.params
 
-    def match(self, fact_list: list[Fact]) -> set[Firing]:
-        """Which triggers fire on which facts, as decided by durable_rules."""
-        bindings = self.compiled.bindings
-        return {(bindings[name].rule_id, bindings[name].trigger, fact_id)
-                for name, fact_id in self._fire(fact_list)}
-
     def _fire(self, fact_list: list[Fact]) -> set[tuple[str, str]]:
         """(durable rule name, fact id) of every trigger that fired."""
-        self._add_derived_fields(fact_list)
         # Fresh dicts made for this run only: the runner need not copy them again.
-        return self._session.run_batch(self._project_all(fact_list))
+        return self._session.run_batch(self.asserted_records(fact_list))
 
-    def _add_derived_fields(self, fact_list: list[Fact]) -> None:
-        """As ``add_derived_fields``, with the aggregate functions built at load."""
-        for fact in fact_list:
-            derivers = self._derivers.get(fact.kind)
-            if derivers:
-                for name, collection, compute in derivers:
-                    fact.fields[name] = compute(fact.collections.get(collection, []))
-
-    def _project_all(self, fact_list: list[Fact]) -> list[dict[str, Any]]:
-        """``_project`` of every fact, in one loop (no call per fact)."""
+    def asserted_records(self, fact_list: list[Fact]) -> list[dict[str, Any]]:
+        """What durable is given for these facts: each fact's id, kind and the fields
+        rules test, with the derived (aggregate) fields computed into the facts first."""
         projected = self.compiled.projected
         batch = []
         for fact in fact_list:
-            record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
             fields = fact.fields
+            for name, collection, compute in self._derivers.get(fact.kind, ()):
+                fields[name] = compute(fact.collections.get(collection, []))
+            record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
             for name in projected.get(fact.kind, ()):
                 record[name] = fields[name]
             batch.append(record)
         return batch
-
-    def _project(self, fact: Fact) -> dict[str, Any]:
-        """The record durable gets for ``fact``: its id, kind and the fields rules test."""
-        return self._project_all([fact])[0]
 
     def _render(self, fact_list: list[Fact], fired: set[tuple[str, str]],
                 with_actions: bool) -> tuple[list[Finding], list[ActionIntent]]:

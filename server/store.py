@@ -3,7 +3,8 @@
 SQLite (the embedded default) serialises writers: every write transaction
 starts with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a read
 lock, and waits up to 30 s for the lock; reads use their own connections and
-never take it (WAL). PostgreSQL is used as it is.
+never take it (WAL). On PostgreSQL, reads run at REPEATABLE READ (one snapshot),
+and writes that must commit in order go through ``at_commit``.
 """
 
 from __future__ import annotations
