@@ -271,10 +271,12 @@ def _area_fields(
         fields["na_reason_blank"] = not judgement.not_applicable_reason.strip()
         fields["risk_types_count"] = len(judgement.risk_types)
         fields["risk_types"] = list(judgement.risk_types)
-    concerns = _concern_fields(audit, area, grade, history)
-    if concerns is not None:
-        fields.update(concerns)
-    fields["deep_dive_open"] = area in history.open_deep_dive_areas
+    if history.concerns or grade == "DOES_NOT_MEET_GOOD":  # else ``blank`` has none
+        concerns = _concern_fields(audit, area, grade, history)
+        if concerns is not None:
+            fields.update(concerns)
+    if history.open_deep_dive_areas:  # else ``blank`` says False
+        fields["deep_dive_open"] = area in history.open_deep_dive_areas
     return fields
 
 

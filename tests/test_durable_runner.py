@@ -77,3 +77,23 @@ def test_or_in_a_rule_gives_one_finding(engine: RulesEngine) -> None:
     )
     gc05 = [f for f in engine.evaluate_audit(audit).findings if f.rule_id == "GC-05"]
     assert [f.area for f in gc05] == ["RISK"]
+
+
+def test_a_fact_seen_twice_is_reported() -> None:
+    # Two "seen" rules for one kind: every fact is sighted twice, none is missing.
+    seen_rule = {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100}
+    session = _session({"seen_a": seen_rule, "seen_b": seen_rule},
+                       {"seen_a": "thing", "seen_b": "thing"})
+    with pytest.raises(EvaluationError, match="2 fact.* not seen exactly once"):
+        session.run([_fact("x"), _fact("y")])
+
+
+def test_values_orjson_refuses_still_reach_durable() -> None:
+    # An integer beyond 64 bits and a lone surrogate (json.loads makes one from
+    # "\ud800" in a CLI input file): the runner falls back to the standard json.
+    session = _session({
+        "big": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"$gt": {"n": 5}}]}}], "cap": 100},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
+    }, {"seen_thing": "thing"})
+    facts = [_fact("x", n=2**70, note="\ud800"), _fact("y", n=1, note="fine")]
+    assert session.run(facts) == {("big", "x")}
