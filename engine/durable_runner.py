@@ -71,19 +71,20 @@ class DurableSession:
         """
         if not batch:
             return set()
-        if len({fact["id"] for fact in batch}) != len(batch):
+        ids = {fact["id"] for fact in batch}
+        if len(ids) != len(batch):
             # Accounting is by id: two facts sharing one could hide a dropped fact.
             raise EvaluationError("fact ids must be unique within an evaluation")
         with self._lock:
             last_problem = ""
             for attempt in range(MAX_ATTEMPTS):
-                outcome = self._attempt(batch, attempt)
+                outcome = self._attempt(batch, ids, attempt)
                 if isinstance(outcome, set):
                     return outcome
                 last_problem = outcome
         raise EvaluationError(f"durable_rules did not account for every fact: {last_problem}")
 
-    def _attempt(self, batch: list[dict[str, Any]], attempt: int) -> set[Firing] | str:
+    def _attempt(self, batch: list[dict[str, Any]], ids: set[str], attempt: int) -> set[Firing] | str:
         sid = f"e{next(self._sids)}"
         for fact in batch:
             fact["sid"] = sid
@@ -99,48 +100,49 @@ class DurableSession:
         if code not in (_OK, _OBSERVED):
             return f"unexpected result code {code}"
         try:
-            firings = self._drain(state_handle)
+            fired, sightings = self._drain(state_handle)
         finally:
             _native.delete_state(self._handle, sid)
-        problem = self._unaccounted(batch, firings)
-        if problem:
-            return problem
-        return {f for f in firings if f[0] not in self.compiled.seen_rules}
+        problem = _unaccounted(batch, ids, sightings)
+        return problem or fired
 
-    def _drain(self, state_handle: int) -> list[Firing]:
-        firings: list[Firing] = []
+    def _drain(self, state_handle: int) -> tuple[set[Firing], list[str]]:
+        """Every result of the state: the firings of real rules, and the ids of
+        the facts the "seen" rules matched (one per sighting)."""
+        seen_rules = self.compiled.seen_rules
+        fired: set[Firing] = set()  # a set: ``$or`` may fire a rule once per branch
+        sightings: list[str] = []
         try:
             result = _native.start_action_for_state(self._handle, state_handle)
             message = result[1] if result else None
             while message:
                 for rule_name, frames in _decode(message).items():
                     # With ``cap`` a rule reports a list of frames; without, one frame.
-                    if type(frames) is list:
-                        firings += [(rule_name, frame["m"]["id"]) for frame in frames]
+                    if type(frames) is not list:
+                        frames = [frames]
+                    if rule_name in seen_rules:
+                        sightings += [frame["m"]["id"] for frame in frames]
                     else:
-                        firings.append((rule_name, frames["m"]["id"]))
+                        fired.update([(rule_name, frame["m"]["id"]) for frame in frames])
                 message = _native.complete_and_start_action(self._handle, state_handle)
         except Exception as exc:
             raise EvaluationError(f"durable_rules failed while reading results: {exc}") from exc
-        return firings
+        return fired, sightings
 
-    def _unaccounted(self, batch: list[dict[str, Any]], firings: list[Firing]) -> str:
-        seen_rules = self.compiled.seen_rules
-        seen_ids = [fact_id for rule_name, fact_id in firings if rule_name in seen_rules]
-        batch_ids = {fact["id"] for fact in batch}  # distinct: run_batch checked
-        # As many sightings as facts, and every fact among them: each seen exactly once.
-        if len(seen_ids) == len(batch_ids) and batch_ids.issubset(seen_ids):
-            return ""
-        seen: dict[str, int] = {}
-        for rule_name, fact_id in firings:
-            if rule_name in self.compiled.seen_rules:
-                seen[fact_id] = seen.get(fact_id, 0) + 1
-        missing = [f["id"] for f in batch if seen.get(f["id"]) != 1]
-        if missing:
-            kinds = sorted({f[KIND_FIELD] for f in batch if f["id"] in missing})
-            return f"{len(missing)} fact(s) of kind {', '.join(kinds)} not seen exactly once"
+
+def _unaccounted(batch: list[dict[str, Any]], ids: set[str], sightings: list[str]) -> str:
+    """What is wrong with the sightings of the batch's facts ("" if each was seen once)."""
+    # As many sightings as facts, and every fact among them: each was seen exactly once.
+    if len(sightings) == len(ids) and ids.issubset(sightings):
         return ""
-
+    seen: dict[str, int] = {}
+    for fact_id in sightings:
+        seen[fact_id] = seen.get(fact_id, 0) + 1
+    missing = [f["id"] for f in batch if seen.get(f["id"]) != 1]
+    if not missing:
+        return f"{len(set(seen) - ids)} fact(s) seen that were not asserted"
+    kinds = sorted({f[KIND_FIELD] for f in batch if f["id"] in missing})
+    return f"{len(missing)} fact(s) of kind {', '.join(kinds)} not seen exactly once"
 
 
 def _encode(batch: list[dict[str, Any]]) -> str:

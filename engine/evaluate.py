@@ -96,14 +96,16 @@ class RulesEngine:
         """What durable is given for these facts: each fact's id, kind and the fields
         rules test, with the derived (aggregate) fields computed into the facts first."""
         projected = self.compiled.projected
+        derivers = self._derivers
         batch = []
         for fact in fact_list:
-            fields = fact.fields
-            for name, collection, compute in self._derivers.get(fact.kind, ()):
-                fields[name] = compute(fact.collections.get(collection, []))
-            record: dict[str, Any] = {"id": fact.fact_id, KIND_FIELD: fact.kind}
-            for name in projected.get(fact.kind, ()):
-                record[name] = fields[name]
+            kind, fields = fact.kind, fact.fields
+            if kind in derivers:
+                for name, collection, compute in derivers[kind]:
+                    fields[name] = compute(fact.collections.get(collection, []))
+            record = {name: fields[name] for name in projected.get(kind, ())}
+            record["id"] = fact.fact_id
+            record[KIND_FIELD] = kind
             batch.append(record)
         return batch
 
