@@ -1,8 +1,9 @@
 """``make bench``: figures and ratios measured side by side in one run.
 
 Never fails on speed. One line per figure: ``name value unit``. The engine
-part compares, on the same audits and the same compiled ruleset, in
-interleaved rounds (best of five each):
+part compares, on the same audits and the same compiled ruleset, in five
+interleaved rounds (each rate is the best round; each ratio the median of
+the rounds' ratios):
 
 - ``engine``: ``RulesEngine.evaluate_audit`` (facts, durable, findings, actions),
   each run from an empty render cache (``render_cache_hit_rate``: the share
@@ -23,6 +24,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -66,15 +68,16 @@ def sample_audits(count: int, seed: int = 7) -> list[Audit]:
 Work = Callable[[], object]
 
 
-def timed_rates(count: int, runs: dict[str, tuple[Work, Work | None]], rounds: int = 5) -> dict[str, float]:
-    """Best run of each workload over ``rounds`` rounds, in items per second.
+def timed_rates(count: int, runs: dict[str, tuple[Work, Work | None]],
+                rounds: int = 5) -> dict[str, list[float]]:
+    """Each workload's rate in every round, in items per second.
 
     Each round runs every workload once, in turn, so drift of this shared
     machine's speed touches all of them alike rather than whichever ran last.
     ``runs`` maps a label to (work, before); ``before`` runs untimed ahead of
-    each run (e.g. to empty a cache). Prints one line per workload.
+    each run (e.g. to empty a cache). Prints each workload's best round.
     """
-    best = dict.fromkeys(runs, 0.0)
+    measured: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(rounds):
         for label, (work, before) in runs.items():
             if before is not None:
@@ -82,10 +85,22 @@ def timed_rates(count: int, runs: dict[str, tuple[Work, Work | None]], rounds: i
             gc.collect()  # no run pays for the garbage of the one before
             start = time.perf_counter()
             work()
-            best[label] = max(best[label], count / (time.perf_counter() - start))
-    for label, value in best.items():
-        print(f"{label} {value:.0f} audits/s", flush=True)
-    return best
+            measured[label].append(count / (time.perf_counter() - start))
+    for label, values in measured.items():
+        print(f"{label} {max(values):.0f} audits/s", flush=True)
+    return measured
+
+
+def print_ratio(name: str, numerator: list[float], denominator: list[float]) -> None:
+    """The median of the per-round ratios, and their spread as a comment.
+
+    Two workloads of one round ran seconds apart, so their ratio is steadier
+    on a noisy machine than a ratio of two bests that may come from
+    different rounds.
+    """
+    ratios = sorted(a / b for a, b in zip(numerator, denominator, strict=True))
+    print(f"{name} {statistics.median(ratios):.2f} x")
+    print(f"# {name} per round: {', '.join(f'{r:.2f}' for r in ratios)}")
 
 
 def bench_engine(count: int) -> None:
@@ -110,13 +125,13 @@ def bench_engine(count: int) -> None:
         "engine.runner_only": (lambda: [engine._session.run(batch) for batch in batches], None),
     })
     print(f"engine.render_cache_hit_rate {engine.render_cache.hit_rate:.2f} fraction")
-    reference_rate = _reference_rate(engine, audits, count)
-    engine_rate = rates["engine.engine"]
-    print(f"engine.ratio_engine_vs_raw {engine_rate / rates['engine.raw_durable']:.2f} x")
-    print(f"engine.ratio_engine_vs_raw_orjson {engine_rate / rates['engine.raw_durable_orjson']:.2f} x")
-    print(f"engine.ratio_runner_vs_raw {rates['engine.runner_only'] / rates['engine.raw_durable']:.2f} x")
-    if reference_rate:
-        print(f"engine.ratio_engine_vs_reference {engine_rate / reference_rate:.2f} x")
+    reference = _reference_rates(engine, audits, count)
+    engine_rates = rates["engine.engine"]
+    print_ratio("engine.ratio_engine_vs_raw", engine_rates, rates["engine.raw_durable"])
+    print_ratio("engine.ratio_engine_vs_raw_orjson", engine_rates, rates["engine.raw_durable_orjson"])
+    print_ratio("engine.ratio_runner_vs_raw", rates["engine.runner_only"], rates["engine.raw_durable"])
+    if reference:
+        print(f"engine.ratio_engine_vs_reference {max(engine_rates) / max(reference):.2f} x")
 
 
 def _orjson_text(value: object) -> str:
@@ -155,12 +170,12 @@ def _raw_native(engine: RulesEngine, batches: list[list[dict]], dumps: Callable[
     return work
 
 
-def _reference_rate(engine: RulesEngine, audits: list[Audit], count: int) -> float:
+def _reference_rates(engine: RulesEngine, audits: list[Audit], count: int) -> list[float]:
     try:
         from tests import reference
     except ImportError:
         print("engine.reference unavailable")
-        return 0.0
+        return []
     empty = AuditHistory()
     return timed_rates(count, {"engine.reference": (lambda: [
         reference.reference_evaluate_audit(engine.ruleset, RULES, a, empty) for a in audits
@@ -193,7 +208,8 @@ def main() -> None:
     short run. PostgreSQL figures need LENSES_TEST_POSTGRES_URL (as for the tests)."""
     quick = "--quick" in sys.argv
     count = 500 if quick else 3000
-    print(f"# lenses bench — {date.today()} — engine: {count} audits per run, best of 3", flush=True)
+    print(f"# lenses bench — {date.today()} — engine: {count} audits per run, five interleaved rounds",
+          flush=True)
     bench_engine(count)
     from tests import bench_providers, bench_reviews, bench_service, bench_workers
 
