@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -145,6 +146,7 @@ class FindingRecipe:
     reads: tuple[str, ...]
     aggregates: tuple[CollectionValue, ...]
     by_item: tuple[tuple[BecauseItem, CollectionValue | None], ...]
+    read_values: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the ``reads``, in order
 
     @classmethod
     def of(cls, rule: Rule, trigger: Trigger) -> FindingRecipe:
@@ -157,15 +159,15 @@ class FindingRecipe:
             for item in trigger.because
         )
         aggregates = tuple(value for _, value in by_item if value is not None)
-        return cls(rule, trigger, tuple(dict.fromkeys(reads)), aggregates, by_item)
+        read_names = tuple(dict.fromkeys(reads))
+        return cls(rule, trigger, read_names, aggregates, by_item, _values_of(read_names))
 
     def key(self, fact: Fact) -> tuple[Any, ...]:
         """Everything the finding on ``fact`` depends on, hashable and typed."""
         fields = fact.fields
         kind = fact.kind
         key = [self, kind, fields.get("area") if kind == "area" else None]
-        for name in self.reads:
-            value = fields[name]
+        for value in self.read_values(fields):
             key.append(value if type(value) is str else _typed(value))  # most are str
         for aggregate in self.aggregates:
             key.append(_typed(aggregate(fact.collections)))
@@ -187,6 +189,16 @@ class FindingRecipe:
         """The finding on ``fact``, rendered (the trigger must have a message)."""
         assert self.trigger.message is not None
         return _finding(self.rule, self.trigger.message, fact, self.because(fact))
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function giving the values of ``names`` in a mapping, as a tuple, in one call."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda fields: (fields[name],)
+    return lambda fields: ()
 
 
 def _collection_value(item: BecauseItem) -> CollectionValue:

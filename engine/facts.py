@@ -161,9 +161,12 @@ def audit_facts(audit: Audit, history: AuditHistory, params: Mapping[str, Any]) 
     audit_fields = dict(context)
     audit_fields.update(_audit_fields(audit, history))
     facts = [Fact("audit", "audit", audit_fields, {"areas": areas, "agreed_actions": actions})]
-    facts += [Fact("area", f"area-{f['area']}", f) for f in areas]
+    facts += [Fact("area", _AREA_FACT_IDS[f["area"]], f) for f in areas]
     facts += [Fact("agreed_action", f"agreed-action-{f['index']}", f) for f in actions]
     return facts
+
+
+_AREA_FACT_IDS = {area: f"area-{area}" for area in AREAS}
 
 
 def _audit_context(audit: Audit) -> dict[str, Any]:
@@ -289,10 +292,11 @@ def _concern_fields(
     """
     others = history.concerns.get(area)
     cases = [c for c in others if c.audit_id != audit.audit_id] if others else []
-    if not cases and grade != "DOES_NOT_MEET_GOOD":
-        return None
-    if grade == "DOES_NOT_MEET_GOOD" and audit.completed:
-        cases = [*cases, _self_as_concern(audit)]
+    counts_itself = grade == "DOES_NOT_MEET_GOOD" and audit.completed
+    if not cases:  # no history for the area (every draft, every first audit)
+        return _only_itself(audit) if counts_itself else None
+    if counts_itself:
+        cases.append(_self_as_concern(audit))
     by_case: dict[str, Any] = {}
     for case in sorted(cases, key=lambda c: (c.completed_on, c.audit_id)):
         by_case[case.case_ref] = case  # the latest audit of each case speaks for it
@@ -317,6 +321,16 @@ _NO_CONCERNS: dict[str, Any] = {
     "concern_cases": 0, "concern_case_refs": [], "concern_audit_ids": [],
     "concern_strands": [], "concern_age_bands": [], "deep_dive_open": False,
 }
+
+
+def _only_itself(audit: Audit) -> dict[str, Any]:
+    """``_concern_fields`` when this audit is the area's only concern."""
+    return {
+        "concern_cases": 1, "concern_case_refs": [audit.case_ref],
+        "concern_audit_ids": [audit.audit_id],
+        "concern_strands": [audit.strand] if audit.strand else [],
+        "concern_age_bands": [audit.age_band] if audit.age_band else [],
+    }
 
 
 def _self_as_concern(audit: Audit) -> ConcernCase:
