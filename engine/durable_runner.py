@@ -16,8 +16,9 @@ so this module keeps to a narrow, checked path:
 Batches and results cross to durable as JSON text. orjson writes and reads
 it (about half of what an evaluation spends in durable was the standard
 library's ``json``); a value orjson refuses (an integer beyond 64 bits, a
-lone surrogate in a string) falls back to ``json``, so every input that
-worked before still does.
+lone surrogate in a string) falls back to ``json``. What is not JSON (a date)
+fails the evaluation as it did with ``json`` alone, and so does a number that
+is not finite.
 
 A state whose batch was reported "not handled" is never deleted: upstream,
 ``delete_state`` after that crashes the process.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -145,17 +147,42 @@ def _unaccounted(batch: list[dict[str, Any]], ids: set[str], sightings: list[str
     return f"{len(missing)} fact(s) of kind {', '.join(kinds)} not seen exactly once"
 
 
+# Dates and dataclasses are not JSON: passed through, orjson refuses them as the
+# standard library does, instead of writing them as strings durable would compare.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _encode(batch: list[dict[str, Any]]) -> str:
-    """``batch`` as JSON text for durable."""
+    """``batch`` as JSON text for durable.
+
+    Raises (and the evaluation fails) on what is not JSON, as ``json.dumps``
+    did, and on a number that is not finite: orjson writes those as null, which
+    would silently fail every test on the field, and the standard library's
+    ``Infinity`` crashes durable.
+    """
     try:
-        return orjson.dumps(batch).decode()
-    except TypeError:  # orjson.JSONEncodeError: what only the standard library writes
-        return json.dumps(batch)
+        text = orjson.dumps(batch, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
+        return json.dumps(batch, allow_nan=False)
+    if b"null" in text:  # rare: only a None (or non-finite) value writes null
+        _require_finite(batch)
+    return text.decode()
+
+
+def _require_finite(batch: list[dict[str, Any]]) -> None:
+    for fact in batch:
+        for name, value in fact.items():
+            if type(value) is float and not math.isfinite(value):
+                raise ValueError(f"{fact.get(KIND_FIELD)}.{name} is {value}, not a number durable can test")
 
 
 def _decode(message: str) -> Any:
-    """A result message from durable, parsed."""
+    """A result message from durable, parsed.
+
+    The runner reads only fact ids, which are strings, from it. (orjson reads an
+    integer of 2**64 or more as a float where ``json`` keeps it exact.)
+    """
     try:
         return orjson.loads(message)
-    except ValueError:  # orjson.JSONDecodeError: e.g. NaN, or an integer beyond 64 bits
+    except ValueError:  # orjson.JSONDecodeError: e.g. NaN, which only ``json`` reads
         return json.loads(message)

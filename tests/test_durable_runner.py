@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from engine.compiler import KIND_FIELD, CompiledRuleset
@@ -97,3 +99,29 @@ def test_values_orjson_refuses_still_reach_durable() -> None:
     }, {"seen_thing": "thing"})
     facts = [_fact("x", n=2**70, note="\ud800"), _fact("y", n=1, note="fine")]
     assert session.run(facts) == {("big", "x")}
+
+
+@pytest.mark.parametrize("value", [date(2026, 1, 15), float("inf"), float("nan")],
+                         ids=["date", "infinity", "nan"])
+def test_values_durable_cannot_test_fail_the_evaluation(value: object) -> None:
+    # orjson would write a date as text and a non-finite number as null: durable
+    # would then compare them and silently not fire. (json crashed durable on Infinity.)
+    session = _session({
+        "big": {"all": [{"m": {"$and": [{KIND_FIELD: "thing"}, {"$gt": {"n": 5}}]}}], "cap": 100},
+        "seen_thing": {"all": [{"m": {KIND_FIELD: "thing"}}], "cap": 100},
+    }, {"seen_thing": "thing"})
+    with pytest.raises(EvaluationError, match="failed on assert"):
+        session.run([_fact("x", n=value), _fact("y", n=7)])
+    # A None is JSON's null, as before: the fact is asserted and accounted for.
+    assert session.run([_fact("x", n=None), _fact("y", n=7)]) == {("big", "y")}
+
+
+def test_a_sighting_of_a_fact_not_asserted_is_reported() -> None:
+    # Cannot come from durable while each evaluation has a fresh state; the
+    # accounting still refuses it rather than count it for a missing fact.
+    from engine.durable_runner import _unaccounted
+
+    batch = [_fact("x"), _fact("y")]
+    assert _unaccounted(batch, {"x", "y"}, ["y", "x"]) == ""
+    assert _unaccounted(batch, {"x", "y"}, ["x", "y", "z"]) == "1 fact(s) seen that were not asserted"
+    assert _unaccounted(batch, {"x", "y"}, ["x", "z"]) == "1 fact(s) of kind thing not seen exactly once"
