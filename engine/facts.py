@@ -317,9 +317,11 @@ _ABSENT_AREA: dict[str, Any] = {
     "impact_blank": True, "words": 0, "na_reason_blank": True, "risk_types_count": 0,
     "risk_types": None,
 }
+# Shared by every area fact without concerns (``blank`` is copied shallowly), so
+# the empty lists are tuples: nothing can append to one for every later evaluation.
 _NO_CONCERNS: dict[str, Any] = {
-    "concern_cases": 0, "concern_case_refs": [], "concern_audit_ids": [],
-    "concern_strands": [], "concern_age_bands": [], "deep_dive_open": False,
+    "concern_cases": 0, "concern_case_refs": (), "concern_audit_ids": (),
+    "concern_strands": (), "concern_age_bands": (), "deep_dive_open": False,
 }
 
 

@@ -30,7 +30,9 @@ def _audit(status: str = "COMPLETED", strand: str | None = "CIN", age_band: str 
 
 def _concerns(audit: Audit, history: AuditHistory, area: str) -> dict[str, object]:
     fact = next(f for f in audit_facts(audit, history, PARAMS) if f.fields.get("area") == area)
-    return {name: fact.fields[name] for name in CONCERN_FIELDS}
+    # As lists: the shared "no concerns" values are empty tuples (immutable on purpose).
+    return {name: fact.fields[name] if name == "concern_cases" else list(fact.fields[name])
+            for name in CONCERN_FIELDS}
 
 
 def test_a_completed_audit_below_good_is_its_own_first_concern() -> None:
@@ -61,3 +63,10 @@ def test_other_cases_join_in_date_order_and_the_latest_audit_speaks_for_its_case
     }
     # A draft is not a concern of its own; the other cases still are.
     assert _concerns(replace(_audit(status="DRAFT")), history, "PLANS")["concern_case_refs"] == ["C1", "C2"]
+
+
+def test_no_evaluation_can_change_the_shared_no_concern_values() -> None:
+    # Every area fact without concerns shares these values: they must be immutable.
+    facts = audit_facts(_audit(status="DRAFT"), AuditHistory(), PARAMS)
+    risk = next(f for f in facts if f.fields.get("area") == "RISK")
+    assert all(type(risk.fields[name]) is tuple for name in CONCERN_FIELDS[1:])
