@@ -18,10 +18,10 @@ CONCERN_FIELDS = ("concern_cases", "concern_case_refs", "concern_audit_ids",
                   "concern_strands", "concern_age_bands")
 
 
-def _audit(status: str = "COMPLETED", strand: str | None = "CIN", age_band: str | None = None) -> Audit:
+def _audit(status: str = "COMPLETED") -> Audit:
     return Audit(
         audit_id="A9", revision=1, status=status, case_ref="C9", service_area="S1",
-        auditor_id="aud1", strand=strand, age_band=age_band, completed_on=date(2026, 3, 10),
+        auditor_id="aud1", strand="CIN", completed_on=date(2026, 3, 10),
         areas=(AreaJudgement("PLANS", "DOES_NOT_MEET_GOOD", "Seen.", "Some."),
                AreaJudgement("RISK", "MEETS_GOOD", "Seen.", "Some.")),
         overall_grade="DOES_NOT_MEET_GOOD",
@@ -62,7 +62,7 @@ def test_other_cases_join_in_date_order_and_the_latest_audit_speaks_for_its_case
         "concern_age_bands": ["11-15", "16+", "5-10"],
     }
     # A draft is not a concern of its own; the other cases still are.
-    assert _concerns(replace(_audit(status="DRAFT")), history, "PLANS")["concern_case_refs"] == ["C1", "C2"]
+    assert _concerns(_audit(status="DRAFT"), history, "PLANS")["concern_case_refs"] == ["C1", "C2"]
 
 
 def test_no_evaluation_can_change_the_shared_no_concern_values() -> None:
