@@ -124,6 +124,9 @@ class Store:
         self._read_engine = (make_engine(url, for_writes=False) if url.startswith("sqlite")
                              else self.engine.execution_options(isolation_level="REPEATABLE READ"))
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        # A SQLite read is CPU work on a local file, and in WAL mode it never waits for
+        # a writer's lock; a PostgreSQL read waits for the server at every statement.
+        self.reads_never_wait = url.startswith("sqlite")
         # SQLite has one writer at a time; its busy handler retries by sleeping and is
         # unfair (a writer could wait seconds). Writers queue on a lock instead: a
         # thread lock within this process, a file lock (flock) across the workers.

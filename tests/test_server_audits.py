@@ -263,3 +263,26 @@ def test_lenses_sweep_command_escalates_once(server, client: Client) -> None:  #
     listed = client.actions.ListActions(action_pb2.ListActionsRequest(filter=common_pb2.ActionFilter(
         audit_id=message.audit_id, kinds=[common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION])))
     assert [a.escalated_from for a in listed.actions] == [action.action_id]
+
+
+def test_short_reads_report_errors_as_statuses_and_the_server_keeps_serving(
+        server, client: Client) -> None:  # type: ignore[no-untyped-def]
+    """EvaluateAudit, GetAudit and GetAction run on the server's event loop on SQLite
+    (``Lenses.short_read``): their errors still become statuses, never a dead call."""
+    message = audit(completedOn="2026-02-30")
+    message.case_ref = ""
+    with pytest.raises(grpc.RpcError) as raised:
+        client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=message))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(raised.value)
+    assert status is not None
+    detail = error_details_pb2.BadRequest()
+    status.details[0].Unpack(detail)
+    assert {"audit.case_ref", "audit.completed_on"} <= {v.field for v in detail.field_violations}
+    assert error_code(lambda: client.audits.GetAudit(
+        audit_pb2.GetAuditRequest(audit_id=""))) == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_code(lambda: client.actions.GetAction(
+        action_pb2.GetActionRequest(action_id=unique("missing")))) == grpc.StatusCode.NOT_FOUND
+    assert server.alive()
+    good = audit(completedOn="2026-01-15")
+    assert client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=good)).audit_id == good.audit_id

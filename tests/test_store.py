@@ -123,3 +123,15 @@ def _day_counts_off(session: Session) -> list[tuple[object, ...]]:
         if (row.audits, row.good) != (auditor[key], auditor[(*key, "good")]):
             off.append(("auditor", *key, row.audits, row.good))
     return off
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_only_sqlite_reads_are_run_on_the_event_loop(backend: str, tmp_path: Path) -> None:
+    """A PostgreSQL read waits on the network at every statement: run on the server's
+    event loop it would stall every other call, so only SQLite's may run there."""
+    with fresh_database(backend, tmp_path) as url:
+        store = Store(url)
+        try:
+            assert store.reads_never_wait is (backend == "sqlite")
+        finally:
+            store.close()
