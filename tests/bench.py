@@ -15,6 +15,11 @@ baselines are the median of the rounds' ratios, each round's printed too):
   runner's codec is faster than durable's own, so ``ratio_engine_vs_raw``
   counts that gain in the layer's favour; ``ratio_engine_vs_raw_orjson`` is
   the layer's cost without it. Both are printed; neither hides the other;
+- ``raw_durable_orjson_no_seen``: as ``raw_durable_orjson`` with the rules only,
+  without the "seen" rule of each fact kind that the compiler adds for our
+  accounting. The two baselines above keep those rules, so the ratios against
+  them count durable's work for the accounting as durable's, not the layer's;
+  this one counts it as the layer's (the strictest of the three);
 - ``runner_only``: the same facts through our durable wrapper (adds the
   accounting of every fact);
 - ``reference``: the plain-Python reference evaluator of the tests, run on its
@@ -126,6 +131,8 @@ def bench_engine(count: int) -> None:
         "engine.engine": (evaluate_all, engine.render_cache.clear),
         "engine.raw_durable": (_raw_native(engine, batches, json.dumps, json.loads), None),
         "engine.raw_durable_orjson": (_raw_native(engine, batches, _orjson_text, orjson.loads), None),
+        "engine.raw_durable_orjson_no_seen": (
+            _raw_native(engine, batches, _orjson_text, orjson.loads, with_seen_rules=False), None),
         "engine.runner_only": (lambda: [engine._session.run(batch) for batch in batches], None),
     })
     print(f"engine.render_cache_hit_rate {engine.render_cache.hit_rate:.2f} fraction")
@@ -133,6 +140,8 @@ def bench_engine(count: int) -> None:
     engine_rates = rates["engine.engine"]
     print_ratio("engine.ratio_engine_vs_raw", engine_rates, rates["engine.raw_durable"])
     print_ratio("engine.ratio_engine_vs_raw_orjson", engine_rates, rates["engine.raw_durable_orjson"])
+    print_ratio("engine.ratio_engine_vs_raw_orjson_no_seen", engine_rates,
+                rates["engine.raw_durable_orjson_no_seen"])
     print_ratio("engine.ratio_runner_vs_raw", rates["engine.runner_only"], rates["engine.raw_durable"])
     if reference:
         print(f"engine.ratio_engine_vs_reference {max(engine_rates) / max(reference):.2f} x")
@@ -143,7 +152,7 @@ def _orjson_text(value: object) -> str:
 
 
 def _raw_native(engine: RulesEngine, batches: list[list[dict]], dumps: Callable[[object], str],
-                loads: Callable[[str], object]) -> Work:
+                loads: Callable[[str], object], with_seen_rules: bool = True) -> Work:
     """The same compiled ruleset and facts through the bare native calls: assert the
     batch, read every result, delete the state. No fact building, no accounting,
     no rendering. (durable's own ``Host.assert_facts`` is not used: followed by
@@ -152,12 +161,17 @@ def _raw_native(engine: RulesEngine, batches: list[list[dict]], dumps: Callable[
     ``raw_durable`` encodes and parses with the standard library's ``json``, as
     durable's own Python host does; ``raw_durable_orjson`` with orjson, as our
     runner does: the stricter baseline, for the layer's cost without the gain
-    of the faster codec.
+    of the faster codec. Without ``with_seen_rules`` the ruleset lacks the
+    "seen" rules our accounting adds (the facts still match every rule they did).
     """
     import durable_rules_engine as native  # the baseline only
 
-    handle = native.create_ruleset(f"bench_raw_{id(batches)}_{id(dumps)}",
-                                   json.dumps(engine.compiled.definition))
+    definition = engine.compiled.definition
+    if not with_seen_rules:
+        definition = {name: rule for name, rule in definition.items()
+                      if name not in engine.compiled.seen_rules}
+    handle = native.create_ruleset(f"bench_raw_{id(batches)}_{id(dumps)}_{with_seen_rules}",
+                                   json.dumps(definition))
     counter = iter(range(10**9))
 
     def work() -> None:
