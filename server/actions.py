@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -49,7 +50,7 @@ def now() -> datetime:
 # ------------------------------------------------------------- conversion
 
 
-def to_proto(row: Action, as_of: date | None) -> common_pb2.Action:
+def to_proto(row: Action | Row[Any], as_of: date | None) -> common_pb2.Action:
     """A stored action as the API's ``Action``; ``overdue`` as of ``as_of``."""
     return common_pb2.Action(
         action_id=row.action_id, kind=convert.enum_number(convert.ACTION_KIND, row.kind),  # type: ignore[arg-type]
@@ -121,6 +122,23 @@ def open_by_keys(session: Session, keys: list[str]) -> dict[str, Action]:
     found: dict[str, Action] = {}
     for chunk in _chunks(keys):
         for row in session.scalars(select(Action).where(Action.open_key.in_(chunk))):
+            found[row.dedupe_key] = row
+    return found
+
+
+# Plain rows of the actions table (its columns are named as Action's attributes),
+# the statement built once: about a third of what the ORM query costs per call.
+_OPEN_ROWS_BY_KEYS = select(Action.__table__).where(
+    Action.__table__.c.open_key.in_(bindparam("keys", expanding=True)))
+
+
+def open_rows_by_keys(session: Session, keys: list[str]) -> dict[str, Row[Any]]:
+    """As ``open_by_keys``, as read-only rows rather than ORM objects: for a dry
+    run, which shows the open actions and changes none. (A Core statement does not
+    autoflush: within a transaction that has ORM changes pending, use ``open_by_keys``.)"""
+    found: dict[str, Row[Any]] = {}
+    for chunk in _chunks(keys):
+        for row in session.execute(_OPEN_ROWS_BY_KEYS, {"keys": chunk}):
             found[row.dedupe_key] = row
     return found
 

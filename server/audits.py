@@ -195,7 +195,7 @@ class AuditService:
         audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
-            return self._dry_result(session, audit, evaluation)
+            return self._dry_result(session, audit, evaluation, actor.today)
         # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
         session.execute(insert(_REVISIONS), {
             "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,
@@ -304,16 +304,17 @@ class AuditService:
         result.actions.extend(actions.to_proto(r, today) for r in actions.for_audit(session, audit_id))
         return result
 
-    def _dry_result(self, session: Session, audit: Audit,
-                    evaluation: Evaluation) -> audit_pb2.AuditEvaluation:
-        """What a save would return; actions it would create have no id."""
+    def _dry_result(self, session: Session, audit: Audit, evaluation: Evaluation,
+                    today: date) -> audit_pb2.AuditEvaluation:
+        """What a save would return; actions it would create have no id, and open
+        ones it would keep are shown as stored (``overdue`` as of ``today``)."""
         proposed = []
         if audit.completed and evaluation.actions:
-            known = actions.open_by_keys(session, [i.dedupe_key for i in evaluation.actions])
+            known = actions.open_rows_by_keys(session, [i.dedupe_key for i in evaluation.actions])
             for intent in evaluation.actions:
                 existing = known.get(intent.dedupe_key)
                 proposed.append(
-                    actions.to_proto(existing, None) if existing is not None
+                    actions.to_proto(existing, today) if existing is not None
                     else convert.intent_to_proto(intent, evaluation.ruleset_version)
                 )
         return convert.audit_evaluation_to_proto(audit, evaluation, proposed)

@@ -149,6 +149,15 @@ def test_a_dry_run_stores_nothing(client: Client) -> None:
     assert list(listed.actions) == []
 
 
+def test_a_dry_run_shows_the_open_actions_a_save_would_keep_as_stored(client: Client) -> None:
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (stored,) = corrective(submit(client, message))
+    assert stored.overdue  # due 2026-02-28: overdue as of today (api.md: else today)
+    evaluation = client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=revise(message)))
+    (shown,) = corrective(evaluation)
+    assert shown == stored
+
+
 def test_drafts_get_findings_but_no_escalation(client: Client) -> None:
     draft = audit(("PLANS", "RISK", "REVIEWS"), status="AUDIT_STATUS_DRAFT", overall="MEETS_GOOD")
     evaluation = submit(client, draft)
