@@ -117,11 +117,13 @@ def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
         yield values[start:start + size]
 
 
-def open_by_keys(session: Session, keys: list[str]) -> dict[str, Action]:
-    """The open actions for some dedupe keys, by key (one query per 500 keys)."""
+def open_by_keys(session: Session, keys: list[str], for_update: bool = False) -> dict[str, Action]:
+    """The open actions for some dedupe keys, by key (one query per 500 keys);
+    ``for_update``: row-locked until the transaction ends (PostgreSQL)."""
     found: dict[str, Action] = {}
     for chunk in _chunks(keys):
-        for row in session.scalars(select(Action).where(Action.open_key.in_(chunk))):
+        query = select(Action).where(Action.open_key.in_(chunk))
+        for row in session.scalars(query.with_for_update() if for_update else query):
             found[row.dedupe_key] = row
     return found
 
@@ -163,7 +165,8 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
     if not intents:
         return []
     keys = [intent.dedupe_key for intent in intents]
-    known = open_by_keys(session, keys)
+    # Locked: a kept action's due date is not moved after a concurrent completion.
+    known = open_by_keys(session, keys, for_update=True)
     completed = _completed_keys(session, keys) if once_per_key else set()
     touched: list[Action] = []
     created: list[Action] = []
@@ -193,17 +196,20 @@ def withdraw(session: Session, row: Action, reason: str, actor: Actor) -> None:
     row.status, row.open_key, row.withdrawn_reason = WITHDRAWN, None, reason
     _event(session, row, "WITHDRAWN", actor)
     for child in session.scalars(select(Action).where(
-            Action.escalated_from == row.action_id, Action.status == OPEN)):
+            Action.escalated_from == row.action_id, Action.status == OPEN).with_for_update()):
         withdraw(session, child, f"the action it escalated was withdrawn: {reason}", actor)
 
 
 # --------------------------------------------------------------- queries
 
 
-def get(session: Session, action_id: str) -> Action:
+def get(session: Session, action_id: str, for_update: bool = False) -> Action:
     """The action, or NOT_FOUND; PERMISSION_DENIED for a provider-monitoring
-    client when it is not a provider or placement action."""
-    row = session.get(Action, action_id)
+    client when it is not a provider or placement action. ``for_update``: row-locked
+    until the transaction ends (PostgreSQL; SQLite has one writer anyway), and read
+    as committed once any writer holding the lock is done."""
+    row = (session.get(Action, action_id, with_for_update=True, populate_existing=True)
+           if for_update else session.get(Action, action_id))
     if row is None:
         raise NotFound(f"no action {action_id!r}")
     if auth.CURRENT.get().provider_scoped and not (row.provider_id or row.placement_id):
@@ -225,7 +231,9 @@ def complete(session: Session, request: action_pb2.CompleteActionRequest, actor:
     completed_on = check.date("completed_on", request.completed_on, required=True)
     outcome = check.ident("outcome", request.outcome)
     check.done()
-    row = get(session, request.action_id)
+    # Locked: two completions, or a completion and a save that withdraws the action,
+    # must not both change it (on PostgreSQL the second would overwrite the first).
+    row = get(session, request.action_id, for_update=True)
     if row.kind == "PLACEMENT_DECISION" and outcome not in DECISION_OUTCOMES:
         check.add("outcome", "a PLACEMENT_DECISION is completed with REMAIN or MOVE")
         check.done()

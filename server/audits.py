@@ -244,9 +244,11 @@ class AuditService:
         keep_ids = {row.action_id for row in kept}
         reason = (f"revision {audit.revision}: effective grade "
                   f"{audit.effective_grade or 'unset'} no longer calls for it")
+        # Locked (PostgreSQL): an action being completed meanwhile is withdrawn only if
+        # it is still open once that completion has committed, and is not completed after.
         for row in session.scalars(select(Action).where(
                 Action.audit_id == audit.audit_id, Action.status == actions.OPEN,
-                Action.rule_id.in_(AUDIT_SCOPED_RULES))).all():
+                Action.rule_id.in_(AUDIT_SCOPED_RULES)).with_for_update()).all():
             if row.action_id not in keep_ids:
                 actions.withdraw(session, row, reason, actor)
 

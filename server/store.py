@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .migrate import ensure_sqlite_folder
@@ -91,6 +91,16 @@ def _sqlite_transactions(engine: Engine, begin: str) -> None:
         connection.exec_driver_sql(begin)
 
 
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was
+# aborted because of another one, and can simply run again.
+_ABORTED_FOR_ANOTHER = frozenset({"40P01", "40001"})
+
+
+def _lost_a_race(error: DBAPIError) -> bool:
+    return isinstance(error, IntegrityError) or \
+        getattr(error.orig, "sqlstate", None) in _ABORTED_FOR_ANOTHER
+
+
 class WriteTurn:
     """Serialises SQLite writers: threads on a lock, processes on ``flock``."""
 
@@ -141,13 +151,15 @@ class Store:
 
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction, retried when a unique constraint shows
-        that a concurrent writer got there first (it then sees that writer's rows)."""
+        that a concurrent writer got there first (it then sees that writer's rows),
+        or when PostgreSQL broke a deadlock between two writers' row locks by
+        aborting this one."""
         for attempt in range(RETRIES_ON_CONFLICT):
             try:
                 with self._write_turn, self.transaction() as session:
                     return work(session)
-            except IntegrityError:
-                if attempt == RETRIES_ON_CONFLICT - 1:
+            except DBAPIError as error:
+                if not _lost_a_race(error) or attempt == RETRIES_ON_CONFLICT - 1:
                     raise
         raise AssertionError("unreachable")
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
-from lenses.v1 import action_pb2, audit_pb2, common_pb2
-from tests.api import Client, audit, submit
+from lenses.v1 import action_pb2, audit_pb2, common_pb2, rules_pb2
+from tests.api import Client, audit, revise, submit
 
 CLIENTS, AUDITS, REVISIONS = 16, 20, 5
 
@@ -65,3 +68,74 @@ def test_interleaved_saves_end_at_the_highest_revision(server) -> None:  # type:
             assert len(listed.actions) == 1, audit_id
             assert listed.actions[0].due_on == "2026-06-30"  # follows revision 5 (10 May)
             assert versions[-1].completed_on == "2026-05-10"
+
+
+RACES = 12
+
+
+def _race(server, *calls: Callable[[Client], Any]) -> list[Any]:  # type: ignore[no-untyped-def]
+    """Run each call at the same moment, each on its own connection; the result or
+    the RpcError of each, in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[Client], Any]) -> Any:
+        with server.channel() as channel:
+            client = Client(channel)
+            client.rules.GetRuleset(rules_pb2.GetRulesetRequest())  # connected before the start
+            start.wait(timeout=30)
+            try:
+                return call(client)
+            except grpc.RpcError as error:
+                return error
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _corrective_action(client: Client) -> tuple[audit_pb2.CaseFileAudit, str]:
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (action,) = [a for a in submit(client, message).actions
+                 if a.kind == common_pb2.ACTION_KIND_CORRECTIVE_ACTION]
+    return message, action.action_id
+
+
+def _complete(action_id: str, by: str) -> Callable[[Client], Any]:
+    return lambda client: client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+        action_id=action_id, completed_by=by, completed_on="2026-02-01"))
+
+
+def test_two_racing_completions_of_one_action_change_it_once(server) -> None:  # type: ignore[no-untyped-def]
+    with server.channel() as channel:
+        client = Client(channel)
+        for _ in range(RACES):
+            _, action_id = _corrective_action(client)
+            first, second = _race(server, _complete(action_id, "alice"), _complete(action_id, "bob"))
+            outcomes = sorted(type(r).__name__ if isinstance(r, grpc.RpcError) else r.completed_by
+                              for r in (first, second))
+            failed = [r for r in (first, second) if isinstance(r, grpc.RpcError)]
+            assert len(failed) == 1, outcomes  # PostgreSQL once let both overwrite each other
+            assert failed[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+            winner = next(r for r in (first, second) if not isinstance(r, grpc.RpcError))
+            stored = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action_id))
+            assert stored.completed_by == winner.completed_by
+
+
+def test_a_completion_racing_a_withdrawing_save_leaves_one_consistent_outcome(server) -> None:  # type: ignore[no-untyped-def]
+    with server.channel() as channel:
+        client = Client(channel)
+        for _ in range(RACES):
+            message, action_id = _corrective_action(client)
+            good = revise(message, overallGrade="GRADE_MEETS_GOOD")
+            for area in good.areas:
+                area.grade = common_pb2.GRADE_MEETS_GOOD
+            completion, save = _race(server, _complete(action_id, "alice"),
+                                     lambda c, saved=good: submit(c, saved))
+            assert not isinstance(save, grpc.RpcError), save
+            stored = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action_id))
+            (seen_by_save,) = [a for a in save.actions if a.action_id == action_id]
+            if isinstance(completion, grpc.RpcError):  # the save withdrew it first
+                assert completion.code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert stored.status == common_pb2.ACTION_STATUS_WITHDRAWN and not stored.completed_by
+            else:  # completed first: the save leaves it completed
+                assert stored.status == common_pb2.ACTION_STATUS_COMPLETED and not stored.withdrawn_reason
+            assert seen_by_save == stored
