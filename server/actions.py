@@ -145,7 +145,7 @@ def open_rows_by_keys(session: Session, keys: list[str]) -> dict[str, Row[Any]]:
     return found
 
 
-def _completed_keys(session: Session, keys: list[str]) -> set[str]:
+def completed_keys(session: Session, keys: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(keys):
         found.update(session.scalars(select(Action.dedupe_key).where(
@@ -167,7 +167,7 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
     keys = [intent.dedupe_key for intent in intents]
     # Locked: a kept action's due date is not moved after a concurrent completion.
     known = open_by_keys(session, keys, for_update=True)
-    completed = _completed_keys(session, keys) if once_per_key else set()
+    completed = completed_keys(session, keys) if once_per_key else set()
     touched: list[Action] = []
     created: list[Action] = []
     for intent in intents:

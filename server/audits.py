@@ -308,13 +308,21 @@ class AuditService:
 
     def _dry_result(self, session: Session, audit: Audit, evaluation: Evaluation,
                     today: date) -> audit_pb2.AuditEvaluation:
-        """What a save would return; actions it would create have no id, and open
-        ones it would keep are shown as stored (``overdue`` as of ``today``)."""
+        """What a save would return; actions it would create have no id, open ones
+        it would keep are shown as stored (``overdue`` as of ``today``), and one it
+        would not raise again (completed under the same key) is left out."""
         proposed = []
         if audit.completed and evaluation.actions:
             known = actions.open_rows_by_keys(session, [i.dedupe_key for i in evaluation.actions])
+            # As ``_escalate``: an audit's own action completed under the same key is
+            # not raised again, so a save would create none.
+            once = [i.dedupe_key for i in evaluation.actions
+                    if i.rule_id in AUDIT_SCOPED_RULES and i.dedupe_key not in known]
+            done = actions.completed_keys(session, once) if once else set()
             for intent in evaluation.actions:
                 existing = known.get(intent.dedupe_key)
+                if existing is None and intent.dedupe_key in done:
+                    continue
                 proposed.append(
                     actions.to_proto(existing, today) if existing is not None
                     else convert.intent_to_proto(intent, evaluation.ruleset_version)

@@ -158,6 +158,19 @@ def test_a_dry_run_shows_the_open_actions_a_save_would_keep_as_stored(client: Cl
     assert shown == stored
 
 
+def test_a_dry_run_does_not_propose_a_corrective_action_already_completed(client: Client) -> None:
+    """ES-01 raises one corrective action per audit: once it is completed, a later
+    revision still below good creates none, and its dry run proposes none."""
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (action,) = corrective(submit(client, message))
+    client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+        action_id=action.action_id, completed_by="sm-1", completed_on="2026-02-01"))
+    later = revise(message)
+    assert corrective(client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=later))) == []
+    (kept,) = corrective(submit(client, later))  # the completed one, nothing new
+    assert kept.action_id == action.action_id and kept.status == common_pb2.ACTION_STATUS_COMPLETED
+
+
 def test_drafts_get_findings_but_no_escalation(client: Client) -> None:
     draft = audit(("PLANS", "RISK", "REVIEWS"), status="AUDIT_STATUS_DRAFT", overall="MEETS_GOOD")
     evaluation = submit(client, draft)
