@@ -34,12 +34,20 @@ def render_value(value: Any, separator: str = ",") -> str:
     if isinstance(value, (list, tuple)):
         return separator.join(render_value(v, separator) for v in value)
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0")
+        return _render_float(value)
     if isinstance(value, date):
         return value.isoformat()
     if value is None:
         return ""
     return str(value)
+
+
+def _render_float(value: float) -> str:
+    """Two decimals, trailing zeros and then a bare point dropped (29.9951 -> "30")."""
+    if value.is_integer():
+        return str(int(value))
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def because_values(items: Iterable[BecauseItem], fact: Fact) -> dict[str, Any]:

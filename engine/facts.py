@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 from typing import Any
 
 from . import dates
@@ -197,7 +198,7 @@ def _audit_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
         "feedback_discussed": audit.feedback_discussed,
         "audited_previously": audit.audited_previously,
         "lookback_from": audit.lookback_from, "has_lookback": has_lookback,
-        "lookback_months": round(lookback_months, 4),
+        "lookback_months": lookback_months,
         "lookback_reason_blank": _text_blank(audit.lookback_reason),
         **_reaudit_fields(audit, history),
         **_calibration_fields(audit, history),
@@ -232,17 +233,20 @@ def _calibration_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
     this_good = this_counts and audit.overall_grade in AT_LEAST_GOOD
     auditor_audits = calibration.auditor_audits + int(this_counts)
     auditor_good = calibration.auditor_good + int(this_good)
-    auditor_share = 100 * auditor_good / auditor_audits if auditor_audits else 0.0
+    # Exact shares, so that the gap GC-18 compares is the nearest float to the
+    # true gap: never rounded across the threshold (29.9951 stays below 30).
+    auditor_share = Fraction(100 * auditor_good, auditor_audits) if auditor_audits else Fraction(0)
     others_share = (
-        100 * calibration.others_good / calibration.others_audits
-        if calibration.others_audits else 0.0
+        Fraction(100 * calibration.others_good, calibration.others_audits)
+        if calibration.others_audits else Fraction(0)
     )
     return {
         "calibration_auditor_audits": auditor_audits,
-        "calibration_auditor_good_share": round(auditor_share, 2),
+        # Only displayed (rendered to 2 decimals anyway).
+        "calibration_auditor_good_share": round(float(auditor_share), 2),
         "calibration_others_audits": calibration.others_audits,
-        "calibration_others_good_share": round(others_share, 2),
-        "calibration_gap_points": round(abs(auditor_share - others_share), 2),
+        "calibration_others_good_share": round(float(others_share), 2),
+        "calibration_gap_points": float(abs(auditor_share - others_share)),
         "calibration_review_open": history.calibration_review_open,
     }
 
@@ -417,6 +421,8 @@ def review_facts(
     """A judgement per catalogue area, a score per lens and overall, one per action."""
     review = data.review
     evidence = data.evidence
+    # Not rounded: LS-05 compares it (1402 of 2003 = 0.69995 is below 0.7).
+    # int / int is correctly rounded, so this is the nearest float to the share.
     share = (
         evidence.audits_good_or_better / evidence.audits_completed
         if evidence.audits_completed else 0.0
@@ -434,7 +440,7 @@ def review_facts(
                 "evidence_blank": judgement is None or _text_blank(judgement.evidence),
                 "actions_count": len(judgement.actions) if judgement else 0,
                 "audits_completed": evidence.audits_completed,
-                "audits_good_share": round(share, 4),
+                "audits_good_share": share,
                 "inadequate_provider_placements": evidence.inadequate_provider_placements,
                 "period_start": review.period_start, "period_end": review.period_end,
             }))
@@ -477,7 +483,7 @@ def sweep_facts(data: SweepInput) -> list[Fact]:
         Fact("service_area", f"panel-{panel.service_area}", {
             "service_area": panel.service_area, "panel_on": panel.panel_on,
             "as_of": data.as_of,
-            "months_since_panel": round(dates.months_between(panel.panel_on, data.as_of), 4),
+            "months_since_panel": dates.months_between(panel.panel_on, data.as_of),
             "review_due_open": panel.review_due_open,
         })
         for panel in data.panels
