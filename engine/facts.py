@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from fractions import Fraction
 from typing import Any
 
 from . import dates
@@ -233,22 +232,31 @@ def _calibration_fields(audit: Audit, history: AuditHistory) -> dict[str, Any]:
     this_good = this_counts and audit.overall_grade in AT_LEAST_GOOD
     auditor_audits = calibration.auditor_audits + int(this_counts)
     auditor_good = calibration.auditor_good + int(this_good)
-    # Exact shares, so that the gap GC-18 compares is the nearest float to the
-    # true gap: never rounded across the threshold (29.9951 stays below 30).
-    auditor_share = Fraction(100 * auditor_good, auditor_audits) if auditor_audits else Fraction(0)
-    others_share = (
-        Fraction(100 * calibration.others_good, calibration.others_audits)
-        if calibration.others_audits else Fraction(0)
-    )
+    others_audits, others_good = calibration.others_audits, calibration.others_good
     return {
         "calibration_auditor_audits": auditor_audits,
-        # Only displayed (rendered to 2 decimals anyway).
-        "calibration_auditor_good_share": round(float(auditor_share), 2),
-        "calibration_others_audits": calibration.others_audits,
-        "calibration_others_good_share": round(float(others_share), 2),
-        "calibration_gap_points": float(abs(auditor_share - others_share)),
+        # The shares are only displayed (to 2 decimals); GC-18 compares the exact gap.
+        "calibration_auditor_good_share": round(_percent(auditor_good, auditor_audits), 2),
+        "calibration_others_audits": others_audits,
+        "calibration_others_good_share": round(_percent(others_good, others_audits), 2),
+        "calibration_gap_points": _gap_points(auditor_good, auditor_audits, others_good, others_audits),
         "calibration_review_open": history.calibration_review_open,
     }
+
+
+def _percent(part: int, whole: int) -> float:
+    """``part`` as a percentage of ``whole`` (0 for none); int / int is correctly rounded."""
+    return 100 * part / whole if whole else 0.0
+
+
+def _gap_points(good: int, audits: int, others_good: int, others_audits: int) -> float:
+    """The distance in points between two shares, as the nearest float to the exact
+    value: GC-18 compares it, so it is never rounded across the threshold (a true
+    29.9951 stays below 30; a true 30 is exactly 30.0). One integer division of the
+    exact difference ``100 * (good/audits - others_good/others_audits)``."""
+    if not audits or not others_audits:
+        return _percent(good, audits) if audits else _percent(others_good, others_audits)
+    return 100 * abs(good * others_audits - others_good * audits) / (audits * others_audits)
 
 
 def _area_fields(
