@@ -300,6 +300,14 @@ def list_actions(session: Session, request: action_pb2.ListActionsRequest,
 
 
 def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a filter on the actions as they are now (``as_of``: the
+    "today" of ``overdue_only``)."""
+    fixed = _fixed_conditions(f, check)
+    return fixed + _state_filter(f, check).conditions(as_of)
+
+
+def _fixed_conditions(f: common_pb2.ActionFilter, check: Checker) -> list[ColumnElement[bool]]:
+    """Conditions on what never changes once an action exists: its ids, owner and kind."""
     conditions: list[ColumnElement[bool]] = []
     for name in ("provider_id", "placement_id", "case_ref", "audit_id", "service_area", "team",
                  "owner_id"):
@@ -313,16 +321,44 @@ def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[Col
              for i, k in enumerate(f.kinds)]
     if kinds:
         conditions.append(Action.kind.in_([k for k in kinds if k]))
+    return conditions
+
+
+@dataclass(frozen=True)
+class StateFilter:
+    """The part of a filter on what changes: status and due date."""
+
+    statuses: frozenset[str]  # short names; empty: any
+    due_before: date | None
+    overdue_only: bool
+
+    def conditions(self, as_of: date) -> list[ColumnElement[bool]]:
+        """As SQL, on the actions as they are now."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.statuses:
+            conditions.append(Action.status.in_(sorted(self.statuses)))
+        if self.due_before:
+            conditions.append(Action.due_on < self.due_before)
+        if self.overdue_only:
+            conditions += [Action.status == OPEN, Action.due_on < as_of]
+        return conditions
+
+    def admits(self, action: common_pb2.Action, as_of: date) -> bool:
+        """Whether an action as an event left it (a snapshot) passes."""
+        status = convert.short_name(convert.ACTION_STATUS, common_pb2.ActionStatus.Name(action.status))
+        due_on = date.fromisoformat(action.due_on)
+        if self.statuses and status not in self.statuses:
+            return False
+        if self.due_before and not due_on < self.due_before:
+            return False
+        return not self.overdue_only or (status == OPEN and due_on < as_of)
+
+
+def _state_filter(f: common_pb2.ActionFilter, check: Checker) -> StateFilter:
     statuses = [check.enum(f"filter.statuses[{i}]", convert.ACTION_STATUS, s, required=True)
                 for i, s in enumerate(f.statuses)]
-    if statuses:
-        conditions.append(Action.status.in_([s for s in statuses if s]))
     due_before = check.date("filter.due_before", f.due_before)
-    if due_before:
-        conditions.append(Action.due_on < due_before)
-    if f.overdue_only:
-        conditions += [Action.status == OPEN, Action.due_on < as_of]
-    return conditions
+    return StateFilter(frozenset(s for s in statuses if s), due_before, f.overdue_only)
 
 
 # ------------------------------------------------------------------ sweep
@@ -354,27 +390,50 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
 # ------------------------------------------------------------ WatchActions
 
 
-def check_filter(f: common_pb2.ActionFilter, today: date) -> list[ColumnElement[bool]]:
-    """The SQL conditions of a filter, or INVALID_ARGUMENT listing every problem."""
+@dataclass(frozen=True)
+class EventFilter:
+    """WatchActions' filter. An event passes when its action, as the event left it,
+    matches: a client that reconnects then gets exactly the events a connected one
+    got, whatever happened to the actions meanwhile. What never changes is tested
+    in SQL (on the action), its status and due date on the event's snapshot."""
+
+    fixed: list[ColumnElement[bool]]
+    state: StateFilter
+
+
+def check_filter(f: common_pb2.ActionFilter) -> EventFilter:
+    """The filter of a WatchActions request, or INVALID_ARGUMENT listing every problem."""
     check_scope(f)
     check = Checker()
-    conditions = _filter(f, today, check)
+    watch = EventFilter(_fixed_conditions(f, check), _state_filter(f, check))
     check.done()
-    return conditions
+    return watch
 
 
-def events_after(session: Session, after: int, conditions: list[ColumnElement[bool]],
-                 limit: int, today: date) -> list[common_pb2.ActionEvent]:
-    """Events with a sequence above ``after``, in sequence (= commit) order, whose
-    action matches the filter as it is now."""
+@dataclass(frozen=True)
+class EventPage:
+    """What one read of the event log found."""
+
+    events: list[common_pb2.ActionEvent]  # those that pass the filter
+    scanned_to: int  # the highest sequence read (the ``after`` of the next read)
+    at_end: bool  # fewer than ``limit`` events were left to read
+
+
+def events_after(session: Session, after: int, watch: EventFilter, limit: int,
+                 today: date) -> EventPage:
+    """Up to ``limit`` events with a sequence above ``after``, in sequence (= commit)
+    order, and those of them whose action passes ``watch`` as the event left it
+    (``overdue`` and ``overdue_only`` as of ``today``)."""
     rows = session.execute(
         select(ActionEvent).join(Action, Action.action_id == ActionEvent.action_id)
-        .where(ActionEvent.sequence > after, *conditions)
+        .where(ActionEvent.sequence > after, *watch.fixed)
         .order_by(ActionEvent.sequence).limit(limit)
     ).scalars().all()
     events = []
     for row in rows:
         action = common_pb2.Action.FromString(base64.b64decode(row.snapshot))
+        if not watch.state.admits(action, today):
+            continue
         action.overdue = action.status == common_pb2.ACTION_STATUS_OPEN and \
             date.fromisoformat(action.due_on) < today
         event = common_pb2.ActionEvent(
@@ -383,7 +442,7 @@ def events_after(session: Session, after: int, conditions: list[ColumnElement[bo
         )
         event.occurred_at.FromDatetime(row.occurred_at)
         events.append(event)
-    return events
+    return EventPage(events, rows[-1].sequence if rows else after, len(rows) < limit)
 
 
 _EVENT_TYPE = common_pb2.DESCRIPTOR.enum_types_by_name["ActionEventType"]

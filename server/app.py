@@ -277,17 +277,17 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
 
     async def WatchActions(self, request: Any, context: Any) -> Any:  # noqa: N802
         """Every event after ``after_sequence``, then new ones as they commit."""
-        today = today_utc()
-        conditions = await self.app.call(context, lambda: actions.check_filter(request.filter, today))
+        watch = await self.app.call(context, lambda: actions.check_filter(request.filter))
         after = request.after_sequence
         batch = 500
         while True:
-            events = await self.app.call(context, self.app.read(functools.partial(
-                actions.events_after, after=after, conditions=conditions, limit=batch, today=today)))
-            for event in events:
+            # "Today" (``overdue``) is taken at each read: a stream can stay open for days.
+            page = await self.app.call(context, self.app.read(functools.partial(
+                actions.events_after, after=after, watch=watch, limit=batch, today=today_utc())))
+            for event in page.events:
                 yield event
-                after = event.sequence
-            if len(events) < batch:
+            after = page.scanned_to
+            if page.at_end:
                 await self.app.bus.wait()
 
     async def RunEscalations(self, request: Any, context: Any) -> Any:  # noqa: N802

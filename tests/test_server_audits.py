@@ -308,3 +308,39 @@ def test_short_reads_report_errors_as_statuses_and_the_server_keeps_serving(
     assert server.alive()
     good = audit(completedOn="2026-01-15")
     assert client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=good)).audit_id == good.audit_id
+
+
+def _watched(client: Client, after: int, watch: common_pb2.ActionFilter) -> list[common_pb2.ActionEvent]:
+    """The events a stream delivers from ``after`` before it falls quiet for 2 s."""
+    stream = client.actions.WatchActions(
+        action_pb2.WatchActionsRequest(after_sequence=after, filter=watch), timeout=2)
+    events = []
+    try:
+        for event in stream:
+            events.append(event)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    return events
+
+
+def test_watch_filters_each_event_on_its_action_as_the_event_left_it(client: Client) -> None:
+    """A client that reconnects gets what a connected one got, whatever happened to
+    the actions since: a filter on status or due date applies to each event's action
+    as that event left it, not as the action is now."""
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (action,) = corrective(submit(client, message))
+    open_only = common_pb2.ActionFilter(audit_id=message.audit_id,
+                                        statuses=[common_pb2.ACTION_STATUS_OPEN])
+    (created,) = _watched(client, 0, open_only)  # connected while it is open
+    assert created.type == common_pb2.ACTION_EVENT_TYPE_CREATED and created.action.overdue
+    client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+        action_id=action.action_id, completed_by="sm-1", completed_on="2026-02-01"))
+    # Reconnecting from the start: the same CREATED event (the action is completed now).
+    assert [e.sequence for e in _watched(client, 0, open_only)] == [created.sequence]
+    completed_only = common_pb2.ActionFilter(audit_id=message.audit_id,
+                                             statuses=[common_pb2.ACTION_STATUS_COMPLETED])
+    (completion,) = _watched(client, 0, completed_only)
+    assert completion.type == common_pb2.ACTION_EVENT_TYPE_COMPLETED
+    overdue = common_pb2.ActionFilter(audit_id=message.audit_id, overdue_only=True)
+    assert [e.sequence for e in _watched(client, 0, overdue)] == [created.sequence]
+    assert _watched(client, completion.sequence, open_only) == []
