@@ -23,6 +23,7 @@ from .model import (
     PlacementInput,
     PlanRating,
     ReviewInput,
+    ServiceReview,
     SweepInput,
 )
 from .ruleset import Ruleset
@@ -162,19 +163,26 @@ class RulesEngine:
         return self._run(fact_list, lens_scores=tuple(lens_scores), overall=overall)
 
     def check_review_areas(self, data: ReviewInput) -> None:
-        """Every judgement area must be in the catalogue, under its lens, once."""
-        problems = []
+        """Every judgement area must be in the catalogue, under its lens, once;
+        raises ``InputError`` listing every problem otherwise."""
+        problems = self.review_area_problems(data.review)
+        if problems:
+            raise InputError("; ".join(f"judgements[{i}]: {problem}" for i, problem in problems))
+
+    def review_area_problems(self, review: ServiceReview) -> list[tuple[int, str]]:
+        """(judgement index, problem) for each judgement whose area is not in the
+        catalogue under its lens, or is judged twice; empty when all is well."""
+        problems: list[tuple[int, str]] = []
         seen: set[tuple[str, str]] = set()
-        for i, judgement in enumerate(data.review.judgements):
+        for i, judgement in enumerate(review.judgements):
             key = (judgement.lens, judgement.judgement_area)
             if judgement.judgement_area not in self.ruleset.catalogue.get(judgement.lens, ()):
-                problems.append(f"judgements[{i}]: {judgement.judgement_area!r} is not a "
-                                f"judgement area of {judgement.lens} in the catalogue")
+                problems.append((i, f"{judgement.judgement_area!r} is not a judgement area of "
+                                    f"{judgement.lens} in the catalogue"))
             elif key in seen:
-                problems.append(f"judgements[{i}]: {judgement.judgement_area!r} judged twice")
+                problems.append((i, f"{judgement.judgement_area!r} judged twice"))
             seen.add(key)
-        if problems:
-            raise InputError("; ".join(problems))
+        return problems
 
     def evaluate_sweep(self, data: SweepInput) -> Evaluation:
         """ES-02, ES-08 (overdue responses), LS-08 at ``as_of``."""

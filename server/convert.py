@@ -8,7 +8,10 @@ an error message.
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +27,15 @@ from lenses.v1 import audit_pb2, common_pb2, provider_pb2, review_pb2, rules_pb2
 MAX_ID = 128
 MAX_TEXT = 20_000
 MAX_SHORT_TEXT = 2_000
+
+# The dates the service accepts: wide enough for any real record, and narrow
+# enough that no window before or due date after one leaves Python's calendar.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2999, 12, 31)
+DATE_RANGE = f"{MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+Day = date  # "date" is also a Checker method
 
 
 @dataclass(frozen=True)
@@ -72,13 +84,37 @@ class Checker:
             if required:
                 self.add(path, "is required (YYYY-MM-DD)")
             return None
-        try:
-            if len(value) != 10:
-                raise ValueError
-            return date.fromisoformat(value)
-        except ValueError:
+        day = None
+        if _DATE.fullmatch(value):  # fromisoformat alone also takes week dates (2026-W01-1)
+            with contextlib.suppress(ValueError):  # a day the month has not
+                day = date.fromisoformat(value)
+        if day is None:
             self.add(path, f"is not a date YYYY-MM-DD: {value[:20]!r}")
             return None
+        if not MIN_DATE <= day <= MAX_DATE:
+            self.add(path, f"is outside the supported dates {DATE_RANGE}: {value!r}")
+            return None
+        return day
+
+    def month(self, path: str, value: str) -> tuple[Day, Day] | None:
+        """The first and last day of a month ``YYYY-MM`` (required)."""
+        if not value:
+            self.add(path, "is required (YYYY-MM)")
+            return None
+        match = _MONTH.fullmatch(value)
+        if match is None or not 1 <= int(match[2]) <= 12:
+            self.add(path, f"is not a month YYYY-MM: {value[:20]!r}")
+            return None
+        year, number = int(match[1]), int(match[2])
+        if not (MIN_DATE.year, MIN_DATE.month) <= (year, number) <= (MAX_DATE.year, MAX_DATE.month):
+            self.add(path, f"is outside the supported months "
+                           f"{MIN_DATE:%Y-%m} to {MAX_DATE:%Y-%m}: {value!r}")
+            return None
+        return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+    def reported(self, path: str) -> bool:
+        """Whether a problem with ``path`` is already listed."""
+        return any(v.field == path for v in self.violations)
 
     def enum(self, path: str, descriptor: EnumDescriptor, number: int,
              required: bool = False) -> str | None:
@@ -287,6 +323,13 @@ def placement_from_proto(m: provider_pb2.Placement, path: str = "placement") -> 
 def review_from_proto(m: review_pb2.ServiceReview, path: str = "review") -> model.ServiceReview:
     """Validate and convert a ``ServiceReview`` (catalogue checks are the engine's)."""
     check = Checker()
+    review = read_review(m, path, check)
+    check.done()
+    return review
+
+
+def read_review(m: review_pb2.ServiceReview, path: str, check: Checker) -> model.ServiceReview:
+    """A ``ServiceReview`` read into ``check`` (the caller calls ``check.done()``)."""
     if m.revision <= 0:
         check.add(f"{path}.revision", "must be greater than 0")
     period_start = check.date(f"{path}.period_start", m.period_start, required=True)
@@ -306,8 +349,17 @@ def review_from_proto(m: review_pb2.ServiceReview, path: str = "review") -> mode
     )
     for name in ("key_outcomes", "population_summary", "summary_points", "panel_input"):
         check.text(f"{path}.{name}", getattr(m, name), limit=MAX_TEXT)
-    check.done()
     return review
+
+
+def add_review_area_problems(problems: Iterable[tuple[int, str]], path: str, check: Checker) -> None:
+    """The engine's catalogue problems (judgement index, description) as violations of
+    ``<path>.judgements[i].judgement_area``; a judgement whose lens or area is already
+    reported as malformed is not reported again."""
+    for index, description in problems:
+        where = f"{path}.judgements[{index}]"
+        if not (check.reported(f"{where}.lens") or check.reported(f"{where}.judgement_area")):
+            check.add(f"{where}.judgement_area", description)
 
 
 def _read_judgement(j: review_pb2.ReviewJudgement, path: str, check: Checker) -> model.ReviewJudgement:

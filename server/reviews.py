@@ -45,9 +45,12 @@ class ReviewService:
     def submit(self, session: Session, message: review_pb2.ServiceReview, actor: Actor,
                dry_run: bool = False) -> review_pb2.ReviewScore:
         """SubmitReview (or ScoreReview with ``dry_run``): revisions as audits."""
-        review = convert.review_from_proto(message)
+        check = convert.Checker()
+        review = convert.read_review(message, "review", check)
+        # An unknown or repeated judgement area is a field violation like any other.
+        convert.add_review_area_problems(self.engine.review_area_problems(review), "review", check)
+        check.done()
         data = model.ReviewInput(review, review_evidence(session, review))
-        self.engine.check_review_areas(data)  # an unknown judgement area is INVALID_ARGUMENT
         content = _digest(message)
         if not dry_run:
             head = session.scalar(select(ReviewHead).where(ReviewHead.review_id == review.review_id)
@@ -142,15 +145,9 @@ def _review_actions(session: Session, review_id: str) -> Sequence[Action]:
 
 
 def month_bounds(month: str, check: convert.Checker) -> tuple[date | None, date | None]:
-    """The first and last day of ``YYYY-MM``."""
-    try:
-        year, number = (int(part) for part in month.split("-"))
-        if len(month) != 7:
-            raise ValueError
-        return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
-    except ValueError:
-        check.add("month", "is not a month YYYY-MM")
-        return None, None
+    """The first and last day of ``YYYY-MM`` (exactly that form, in the supported range)."""
+    bounds = check.month("month", month)
+    return bounds if bounds is not None else (None, None)
 
 
 # ----------------------------------------------------------- the counts
