@@ -53,6 +53,7 @@ from .actions import Actor
 from .audits import AuditService, today_utc
 from .config import Settings
 from .errors import to_status
+from .migrate import NotMigrated, require_current
 from .providers import ProviderService
 from .store import Store
 
@@ -137,9 +138,14 @@ class StartupError(Exception):
 
 
 def check_startup(settings: Settings) -> None:
-    """Everything that must hold before serving: tokens (or loopback), TLS files."""
+    """Everything that must hold before serving: tokens (or loopback), TLS files, a
+    database with every migration (health says SERVING only once it is ready)."""
     _clients(settings)
     _tls_credentials(settings)
+    try:
+        require_current(settings.database_url)
+    except NotMigrated as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def _clients(settings: Settings) -> auth.Clients | None:
@@ -156,9 +162,15 @@ def _clients(settings: Settings) -> auth.Clients | None:
 
 
 def _tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    """TLS when a certificate is configured; mutual TLS when a client CA is too."""
+    """TLS when a certificate is configured; mutual TLS when a client CA is too. A
+    key or client CA without a certificate (or a certificate without its key) is
+    refused: serving in plaintext then would be a silent downgrade."""
     if not settings.tls_cert:
+        if settings.tls_key or settings.tls_client_ca:
+            raise StartupError("LENSES_TLS_KEY and LENSES_TLS_CLIENT_CA need LENSES_TLS_CERT")
         return None
+    if not settings.tls_key:
+        raise StartupError("LENSES_TLS_CERT needs LENSES_TLS_KEY")
     try:
         key = Path(settings.tls_key).read_bytes()
         chain = Path(settings.tls_cert).read_bytes()
@@ -213,9 +225,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         def save() -> Any:
             submission = audits.prepare(request.audit)  # before waiting for the turn to write
             return self.app.write(context, lambda s, a: audits.submit(s, submission, a))()
-        evaluation = await self.app.call(context, save)
-        metrics.findings([f.rule_id for f in evaluation.findings])
-        return evaluation
+        return await self.app.call(context, save)
 
     async def EvaluateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
         actor = Actor(client_name(context), today_utc())
@@ -460,6 +470,7 @@ def _required_date(value: str, name: str) -> date:
 
 async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
     """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
+    check_startup(settings)  # again in each worker: one started later checks for itself
     app = Lenses(settings)
     # Handlers wait on the database in threads; more threads than the default
     # (CPUs + 4) keep the PostgreSQL pool busy while others wait on locks.

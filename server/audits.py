@@ -45,7 +45,7 @@ from engine.model import (
 )
 from lenses.v1 import audit_pb2
 
-from . import actions, convert
+from . import actions, convert, metrics
 from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
@@ -196,6 +196,8 @@ class AuditService:
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation, actor.today)
+        # Counted when a revision is evaluated to be saved (not when a save is repeated).
+        metrics.findings([f.rule_id for f in evaluation.findings])
         # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
         session.execute(insert(_REVISIONS), {
             "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,

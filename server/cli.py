@@ -22,8 +22,9 @@ from engine.evaluate import Evaluation
 from engine.loader import load_ruleset
 
 from . import convert, inputs, rule_cases
-from .config import Settings
+from .config import Settings, SettingsError
 from .local import evaluate_record
+from .migrate import NotMigrated, require_current
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -90,6 +91,10 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rules", help="$LENSES_RULES_DIR (default rules)")
     parser.add_argument("--log-format", choices=("text", "json"), help="$LENSES_LOG_FORMAT")
     parser.add_argument("--tokens-file", help="$LENSES_TOKENS_FILE: client tokens and roles")
+    parser.add_argument("--tls-cert", help="$LENSES_TLS_CERT: the server's certificate (PEM)")
+    parser.add_argument("--tls-key", help="$LENSES_TLS_KEY: its private key (PEM)")
+    parser.add_argument("--tls-client-ca", help="$LENSES_TLS_CLIENT_CA: require client certificates "
+                                                "signed by this CA (mutual TLS)")
     parser.add_argument("--workers", type=int, help="$LENSES_WORKERS (default: one per CPU)")
     parser.add_argument("--metrics-listen", help="$LENSES_METRICS_LISTEN: host:port for /metrics")
 
@@ -109,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lenses: {exc}", file=sys.stderr)
         return 2
     except convert.InvalidInput as exc:
+        print(f"lenses: {exc}", file=sys.stderr)
+        return 2
+    except (SettingsError, NotMigrated) as exc:
         print(f"lenses: {exc}", file=sys.stderr)
         return 2
 
@@ -249,6 +257,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                              rules_dir=getattr(args, "rules", None),
                              log_format=getattr(args, "log_format", None),
                              tokens_file=getattr(args, "tokens_file", None),
+                             tls_cert=getattr(args, "tls_cert", None),
+                             tls_key=getattr(args, "tls_key", None),
+                             tls_client_ca=getattr(args, "tls_client_ca", None),
                              workers=getattr(args, "workers", None),
                              metrics_listen=getattr(args, "metrics_listen", None))
 
@@ -287,6 +298,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = _settings(args)
     engine = RulesEngine.from_directory(settings.rules_dir)
+    require_current(settings.database_url)
     store = Store(settings.database_url)
     actor = actions.Actor("lenses-sweep", today_utc())
     created = store.run(lambda session: [
@@ -307,6 +319,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from .store import Store
 
     settings = _settings(args)
+    require_current(settings.database_url)
     store = Store(settings.database_url)
     try:
         data = store.read(lambda session: report_data(session, args.month, args.service_area,
@@ -350,6 +363,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     settings = Settings.from_env(database_url=args.database_url)  # the rules in service
     current = RulesEngine.from_directory(settings.rules_dir)
     other = RulesEngine.from_directory(args.rules)
+    require_current(settings.database_url)
     store = Store(settings.database_url)
     try:
         changes = store.read(lambda session: replay.replay(session, current, other, args.since))

@@ -6,6 +6,22 @@ import os
 from dataclasses import dataclass
 
 
+class SettingsError(ValueError):
+    """A setting has a value the server cannot use; the message says which."""
+
+
+# Setting -> environment variable: how the supervisor hands its settings (flags
+# included) to the workers it starts, which read them with ``from_env``.
+ENVIRONMENT = {
+    "listen": "LENSES_LISTEN", "database_url": "LENSES_DATABASE_URL",
+    "rules_dir": "LENSES_RULES_DIR", "log_format": "LENSES_LOG_FORMAT",
+    "store_narrative": "LENSES_STORE_NARRATIVE", "tokens_file": "LENSES_TOKENS_FILE",
+    "tls_cert": "LENSES_TLS_CERT", "tls_key": "LENSES_TLS_KEY",
+    "tls_client_ca": "LENSES_TLS_CLIENT_CA", "workers": "LENSES_WORKERS",
+    "metrics_listen": "LENSES_METRICS_LISTEN",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the server needs to start."""
@@ -36,14 +52,31 @@ class Settings:
             "tls_cert": env.get("LENSES_TLS_CERT", ""),
             "tls_key": env.get("LENSES_TLS_KEY", ""),
             "tls_client_ca": env.get("LENSES_TLS_CLIENT_CA", ""),
-            "workers": int(env.get("LENSES_WORKERS", "0") or 0) or os.cpu_count() or 1,
+            "workers": _workers(env.get("LENSES_WORKERS", "")),
             "metrics_listen": env.get("LENSES_METRICS_LISTEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        values["workers"] = _workers(str(values["workers"]))  # a flag's 0 too: one per CPU
         return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """Every setting as its environment variable (``from_env`` reads them back)."""
+        return {name: ("1" if value is True else "" if value is False else str(value))
+                for name, value in ((ENVIRONMENT[key], getattr(self, key)) for key in ENVIRONMENT)}
 
     @property
     def is_loopback(self) -> bool:
         """True when the server listens only on a loopback address."""
         host = self.listen.rsplit(":", 1)[0].strip("[]")
         return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _workers(value: str) -> int:
+    """``LENSES_WORKERS`` / ``--workers``: a positive number, or 0 or unset for one per CPU."""
+    try:
+        count = int(value or 0)
+    except ValueError:
+        raise SettingsError(f"LENSES_WORKERS must be a whole number, not {value[:20]!r}") from None
+    if count < 0:
+        raise SettingsError(f"LENSES_WORKERS must not be negative ({count})")
+    return count or os.cpu_count() or 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("lenses_requests", "gRPC calls handled, by RPC and status code", ["rpc", "code"])
-LATENCY = Histogram("lenses_request_seconds", "gRPC call latency, by RPC", ["rpc"],
+LATENCY = Histogram("lenses_request_seconds", "gRPC call latency, by RPC and status code", ["rpc", "code"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 FINDINGS = Counter("lenses_findings", "Findings returned by saves, by rule", ["rule"])
 ACTIONS = Counter("lenses_actions_created", "Actions created, by kind", ["kind"])
@@ -18,7 +18,7 @@ SWEEP_ACTIONS = Counter("lenses_sweep_actions_created", "Actions created by swee
 def call(rpc: str, code: str, seconds: float) -> None:
     """Count one call."""
     REQUESTS.labels(rpc=rpc, code=code).inc()
-    LATENCY.labels(rpc=rpc).observe(seconds)
+    LATENCY.labels(rpc=rpc, code=code).observe(seconds)
 
 
 def findings(rule_ids: list[str]) -> None:

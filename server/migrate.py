@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -39,3 +41,26 @@ def upgrade(url: str) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+class NotMigrated(Exception):
+    """The database's schema is not the one this version of Lenses needs."""
+
+
+def require_current(url: str) -> None:
+    """Raise ``NotMigrated`` unless the database at ``url`` has every migration
+    (a missing SQLite file is not created)."""
+    if url.startswith("sqlite:///") and ":memory:" not in url and \
+            not Path(url.removeprefix("sqlite:///")).exists():
+        raise NotMigrated(f"no database at {url.removeprefix('sqlite:///')}: run `lenses migrate` first")
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    if current != heads:
+        at = ", ".join(sorted(current)) or "none"
+        raise NotMigrated(f"the database schema is at migration {at}, this version needs "
+                          f"{', '.join(sorted(heads))}: run `lenses migrate` first")

@@ -59,7 +59,8 @@ class Supervisor:
         self.stopping = False
 
     def _environment(self, index: int) -> dict[str, str]:
-        return {**os.environ, "LENSES_LISTEN": f"{self.host}:{self.port}",
+        # Every setting, flags included: a worker reads its settings from the environment.
+        return {**os.environ, **self.settings.to_env(), "LENSES_LISTEN": f"{self.host}:{self.port}",
                 "LENSES_WORKER_INDEX": str(index), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
 
     def _spawn(self, index: int) -> Worker:

@@ -83,3 +83,6 @@ def test_a_killed_worker_loses_no_acknowledged_save(backend: str, tmp_path: Path
         and 'code="OK"' in line
     )
     assert submitted >= SAVES - 20  # the killed worker's counts since its last write may be lost
+    timed = [line for line in scraped.splitlines() if line.startswith("lenses_request_seconds_count{")
+             and 'rpc="AuditService.SubmitAudit"' in line]
+    assert timed and all('code="' in line for line in timed)  # latency per RPC and status
