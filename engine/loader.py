@@ -29,6 +29,7 @@ from .yamlsource import Document, PathKey, load
 PARAMS_FILE = "params.yaml"
 CATALOGUE_FILE = "catalogue.yaml"
 TESTS_DIR = "tests"
+_ORDERING = ("lt", "lte", "gt", "gte")  # operators that only compare numbers
 
 
 @cache
@@ -237,10 +238,27 @@ class _RuleBuilder:
         if op not in conditions.MEMBERSHIP and isinstance(value, (list, dict)):
             raise self.error(f"'{op}' needs a single value, got {value!r}", (*path, op))
         if "field" in node:
-            self.field(kind, node["field"], conditions_only=True, path=(*path, "field"))
+            name = self.field(kind, node["field"], conditions_only=True, path=(*path, "field"))
+            subject, subject_type = f"field {name!r}", facts.KINDS[kind][name]
         else:
             function = "count" if "count" in node else "share"
             self.aggregate(node[function], kind, (*path, function))
+            subject, subject_type = f"a {function}", "num"
+        self._check_operand(subject, subject_type, op, node[op], value, (*path, op))
+
+    def _check_operand(self, subject: str, subject_type: str, op: str, written: Any,
+                       value: Any, path: PathKey) -> None:
+        """The value compared with a field (or a count/share) must be of its type:
+        a parameter of the wrong type would make the test silently never hold."""
+        if op in _ORDERING and subject_type != "num":
+            raise self.error(f"'{op}' compares numbers; {subject} is a {subject_type}", path)
+        from_param = isinstance(written, dict) and "param" in written
+        for item in value if isinstance(value, list) else [value]:
+            if _value_type(item) != subject_type:
+                given = f"parameter {written['param']!r} in {PARAMS_FILE}" if from_param \
+                    else "the value"
+                raise self.error(f"{subject} is a {subject_type}, but {given} is {item!r}, "
+                                 f"a {_value_type(item)}", path)
 
     def aggregate(self, node: Mapping[str, Any], kind: str, path: PathKey) -> str:
         collection = node["of"]
@@ -351,6 +369,17 @@ class _RuleBuilder:
             detail=" ".join(node["detail"].split()), key=node["key"],
             escalated_from_field=escalated_from,
         )
+
+
+def _value_type(value: Any) -> str:
+    """A literal's type in the terms of :data:`facts.KINDS`: ``num``, ``str`` or ``bool``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "num"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
 
 
 def _build_rule(document: Document, params: Mapping[str, Any]) -> Rule:

@@ -142,3 +142,44 @@ def test_check_names_file_line_and_problem(rules_copy: Path, file: str, old: str
     reported = int(result.stdout.split(f"rules/{file}:")[1].split()[0].rstrip(":"))
     assert abs(reported - line) <= 1, result.stdout
     assert problem in result.stdout
+
+
+BAD_PARAMS = [
+    ("succinct_max_words: 250", 'succinct_max_words: "many"', "'many' is not of type 'integer'"),
+    ("shortcomings_threshold: 3", "shortcomings_threshold: -3", "-3 is less than the minimum of 0"),
+    ("deep_dive_min_cases: 3", "deep_dive_min_cases: true", "True is not of type 'integer'"),
+    ("exceeds_min_share: 0.5", "exceeds_min_share: 1.5", "1.5 is greater than the maximum of 1"),
+    ("reaudit_moderation_working_days: 20", 'reaudit_moderation_working_days: "20"',
+     "'20' is not of type 'integer'"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "problem"), BAD_PARAMS)
+def test_check_refuses_a_parameter_of_the_wrong_type(rules_copy: Path, old: str, new: str,
+                                                      problem: str) -> None:
+    params = rules_copy / "params.yaml"
+    text = params.read_text()
+    assert old in text
+    params.write_text(text.replace(old, new))
+    name = new.split(":")[0]
+    line = next(i for i, content in enumerate(params.read_text().splitlines(), 1)
+                if content.startswith(f"{name}:"))
+    result = lenses("check", rules_copy)
+    assert result.returncode == 1, result.stdout
+    assert f"rules/params.yaml:{line} {name}: {problem}" in result.stdout, result.stdout
+
+
+def test_check_refuses_a_condition_given_a_parameter_of_the_wrong_type(rules_copy: Path) -> None:
+    # A parameter no schema entry types (a new rule's) is still checked against the field.
+    with (rules_copy / "params.yaml").open("a") as params:
+        params.write("new_word_limit: many\n")
+    rule = rules_copy / "grading/GC-04-not-succinct.yaml"
+    old = "{param: succinct_max_words}}"
+    assert old in rule.read_text()
+    rule.write_text(rule.read_text().replace(old, "{param: new_word_limit}}"))
+    line = next(i for i, content in enumerate(rule.read_text().splitlines(), 1)
+                if "new_word_limit" in content)
+    result = lenses("check", rules_copy)
+    assert result.returncode == 1
+    assert (f"rules/grading/GC-04-not-succinct.yaml:{line} when.gt: field 'words' is a num, "
+            "but parameter 'new_word_limit' in params.yaml is 'many', a str") in result.stdout
