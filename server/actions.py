@@ -25,7 +25,7 @@ from . import auth, convert, metrics
 from .convert import Checker
 from .db import Action, ActionEvent
 from .errors import Forbidden, NotFound, StaleRevision
-from .store import at_commit
+from .store import after_commit, at_commit
 
 OPEN, COMPLETED, WITHDRAWN = "OPEN", "COMPLETED", "WITHDRAWN"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
@@ -187,7 +187,7 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
         session.flush()  # the unique open_key is checked here, inside the transaction
         for row in created:
             _event(session, row, "CREATED", actor)
-            metrics.ACTIONS.labels(kind=row.kind).inc()  # counted even if the save then rolls back
+            after_commit(session, metrics.ACTIONS.labels(kind=row.kind).inc)  # once it is stored
     return touched
 
 
@@ -367,8 +367,11 @@ def _state_filter(f: common_pb2.ActionFilter, check: Checker) -> StateFilter:
 def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
           panels: Sequence[ServiceAreaPanel] = ()) -> list[Action]:
     """ES-02, ES-08's escalation and LS-08 at ``as_of``: idempotent for a given date."""
+    # Locked (PostgreSQL): an action completed or withdrawn meanwhile is left out once
+    # that commits, instead of being escalated after it closed.
     rows = session.scalars(select(Action).where(
-        Action.status == OPEN, Action.kind.in_(ESCALATABLE), Action.due_on < as_of)).all()
+        Action.status == OPEN, Action.kind.in_(ESCALATABLE), Action.due_on < as_of)
+        .with_for_update()).all()
     escalated = set(session.scalars(select(Action.escalated_from).where(
         Action.escalated_from.in_([r.action_id for r in rows]))).all()) if rows else set()
     data = SweepInput(as_of, tuple(
@@ -381,10 +384,12 @@ def sweep(session: Session, engine: RulesEngine, as_of: date, actor: Actor,
         for r in rows
     ), tuple(panels))
     evaluation = engine.evaluate_sweep(data)
-    # What is open already stays as it is (its due date was set by an earlier sweep).
+    # What is open already stays as it is (its due date was set by an earlier sweep),
+    # and what was completed under the same key is not raised again: a sweep run
+    # twice for one as_of changes nothing, whatever was done in between.
     already_open = open_by_keys(session, [intent.dedupe_key for intent in evaluation.actions])
     new = [intent for intent in evaluation.actions if intent.dedupe_key not in already_open]
-    return apply_intents(session, new, evaluation.ruleset_version, as_of, actor)
+    return apply_intents(session, new, evaluation.ruleset_version, as_of, actor, once_per_key=True)
 
 
 # ------------------------------------------------------------ WatchActions

@@ -50,7 +50,7 @@ from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
-from .store import at_commit
+from .store import after_commit, at_commit
 
 # The statements of a save, built once: building and hashing a statement costs
 # SQLAlchemy more than SQLite takes to run it on an index.
@@ -68,6 +68,13 @@ Head = Row[Any] | AuditHead
 
 _HEAD = select(_HEADS).where(_HEADS.c.audit_id == bindparam("audit_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
+# PostgreSQL: saves that read the same history take turns, with transaction-scoped
+# advisory locks on the service area (ES-03, GC-18), then on the case (GC-16), always
+# in that order. At READ COMMITTED a save sees only what has committed, so two
+# overlapping saves of one area each missed the other (a third concern in the
+# window, and no deep dive). SQLite already has one writer at a time.
+_HISTORY_LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+_AREA_LOCKS, _CASE_LOCKS = 1, 2  # the lock spaces (two-int keys, apart from store.py's)
 _UPDATE_HEAD = update(_HEADS).where(_HEADS.c.audit_id == bindparam("head_id"))
 _STORED_DIGEST = select(_REVISIONS.c.content_digest).where(
     _REVISIONS.c.audit_id == bindparam("audit_id"), _REVISIONS.c.revision == bindparam("revision"))
@@ -193,11 +200,15 @@ class AuditService:
                 raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
                                     f"revision {audit.revision} is stale")
         audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
+        if not dry_run:
+            _take_history_turn(session, audit)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation, actor.today)
-        # Counted when a revision is evaluated to be saved (not when a save is repeated).
-        metrics.findings([f.rule_id for f in evaluation.findings])
+        # Counted once the revision is saved (not when a save is repeated, nor for an
+        # attempt that loses a race and is run again).
+        rule_ids = [f.rule_id for f in evaluation.findings]
+        after_commit(session, lambda: metrics.findings(rule_ids))
         # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
         session.execute(insert(_REVISIONS), {
             "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,
@@ -438,9 +449,18 @@ class AuditService:
         audit = dataclasses.replace(convert.audit_from_proto(record), moderated_grade=grade)
         if not audit.completed:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
+        _take_history_turn(session, audit)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         return self._commit_evaluation(session, head, audit, evaluation, digest(record), "moderate",
                                        actor)
+
+
+def _take_history_turn(session: Session, audit: Audit) -> None:
+    """Wait (PostgreSQL) until no other save reading this audit's history is in
+    flight; held until this transaction ends. Drafts read no history."""
+    if audit.completed and session.get_bind().dialect.name == "postgresql":
+        session.execute(_HISTORY_LOCK, {"space": _AREA_LOCKS, "key": audit.service_area})
+        session.execute(_HISTORY_LOCK, {"space": _CASE_LOCKS, "key": audit.case_ref})
 
 
 @dataclass(frozen=True)

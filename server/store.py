@@ -60,6 +60,26 @@ def _final_writes(session: Session) -> None:
     session.flush()
 
 
+_AFTER_COMMIT = "lenses_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once this transaction has committed; never if it rolls back
+    (a save retried after losing a race, say): for counting what a write did."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
 def make_engine(url: str, for_writes: bool = True) -> Engine:
     """An SQLAlchemy engine for ``url`` with the settings each backend needs."""
     if url.startswith("sqlite"):

@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import json_format
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2, rules_pb2
-from tests.api import Client, audit, revise, submit
+from tests.api import Client, audit, revise, submit, unique
 
 CLIENTS, AUDITS, REVISIONS = 16, 20, 5
 
@@ -139,3 +139,91 @@ def test_a_completion_racing_a_withdrawing_save_leaves_one_consistent_outcome(se
             else:  # completed first: the save leaves it completed
                 assert stored.status == common_pb2.ACTION_STATUS_COMPLETED and not stored.withdrawn_reason
             assert seen_by_save == stored
+
+
+def _kind_in(client: Client, kind: int, **where: str) -> list[common_pb2.Action]:
+    return list(client.actions.ListActions(action_pb2.ListActionsRequest(
+        filter=common_pb2.ActionFilter(kinds=[kind], **where), page_size=1000)).actions)
+
+
+def test_saves_racing_in_one_service_area_each_see_the_other(server) -> None:  # type: ignore[no-untyped-def]
+    """ES-03 counts the area's concerns in the window (three open a deep dive): with
+    one stored, two more saved at once must still open it (whichever commits second
+    sees three). On PostgreSQL neither saw the other before saves of one area took
+    turns."""
+    with server.channel() as channel:
+        client = Client(channel)
+        for _ in range(RACES):
+            area = unique("SA")
+            submit(client, audit(("PLANS",), completedOn="2026-03-01", serviceArea=area))
+            first, second = (audit(("PLANS",), completedOn="2026-03-02", serviceArea=area)
+                             for _ in range(2))
+            results = _race(server, lambda c, m=first: submit(c, m), lambda c, m=second: submit(c, m))
+            assert not any(isinstance(r, grpc.RpcError) for r in results), results
+            dives = _kind_in(client, common_pb2.ACTION_KIND_DEEP_DIVE_AUDIT, service_area=area)
+            assert len(dives) == 1, area
+
+
+def test_saves_racing_on_one_case_each_see_the_other(server) -> None:  # type: ignore[no-untyped-def]
+    """GC-16: audits of one case two grade steps apart, saved at once: the one that
+    commits second must see the other and ask for moderation."""
+    with server.channel() as channel:
+        client = Client(channel)
+        for _ in range(RACES):
+            case, area = unique("C"), unique("SA")
+            # The same completion date: in either order, the second saved sees the first.
+            earlier = audit(overall="EXCEEDS_GOOD", completedOn="2026-03-02", caseRef=case,
+                            serviceArea=area)
+            later = audit(("PLANS", "RISK", "REVIEWS"), overall="DOES_NOT_MEET_GOOD",
+                          completedOn="2026-03-02", caseRef=case, serviceArea=area)
+            results = _race(server, lambda c, m=earlier: submit(c, m), lambda c, m=later: submit(c, m))
+            assert not any(isinstance(r, grpc.RpcError) for r in results), results
+            reviews = [a for a in _kind_in(client, common_pb2.ACTION_KIND_MODERATION_REVIEW,
+                                           service_area=area) if a.rule_id == "GC-16"]
+            assert len(reviews) == 1, case
+
+
+def _sweep(as_of: str) -> Callable[[Client], Any]:
+    return lambda client: client.actions.RunEscalations(action_pb2.RunEscalationsRequest(as_of=as_of))
+
+
+def test_a_sweep_racing_a_completion_or_a_withdrawal_escalates_only_open_actions(server) -> None:  # type: ignore[no-untyped-def]
+    """ES-02 escalates an overdue corrective action that is still open: never one a
+    racing CompleteAction completed, and a racing save that withdraws it withdraws
+    its escalation too."""
+    with server.channel() as channel:
+        client = Client(channel)
+        for round_ in range(RACES):
+            message, action_id = _corrective_action(client)  # due 2026-02-28
+            if round_ % 2:
+                good = revise(message, overallGrade="GRADE_MEETS_GOOD")
+                for area in good.areas:
+                    area.grade = common_pb2.GRADE_MEETS_GOOD
+                _race(server, _sweep("2026-03-10"), lambda c, saved=good: submit(c, saved))
+            else:
+                _race(server, _sweep("2026-03-10"), _complete(action_id, "sm-1"))
+            original = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action_id))
+            escalations = _kind_in(client, common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION,
+                                   audit_id=message.audit_id)
+            if original.status == common_pb2.ACTION_STATUS_WITHDRAWN:  # its escalation with it
+                assert all(e.status == common_pb2.ACTION_STATUS_WITHDRAWN for e in escalations)
+            elif original.status == common_pb2.ACTION_STATUS_COMPLETED and escalations:
+                # Escalated while it was open: created before the completion, never after.
+                order = {(e.action.action_id, e.type): e.sequence
+                         for e in _events(client, message.audit_id)}
+                (escalation,) = escalations
+                assert order[(escalation.action_id, common_pb2.ACTION_EVENT_TYPE_CREATED)] < \
+                    order[(action_id, common_pb2.ACTION_EVENT_TYPE_COMPLETED)]
+
+
+def _events(client: Client, audit_id: str) -> list[common_pb2.ActionEvent]:
+    """Every event on the audit's actions (the stream is read until it falls quiet)."""
+    stream = client.actions.WatchActions(action_pb2.WatchActionsRequest(
+        filter=common_pb2.ActionFilter(audit_id=audit_id)), timeout=2)
+    events = []
+    try:
+        for event in stream:
+            events.append(event)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    return events

@@ -135,3 +135,36 @@ def test_only_sqlite_reads_are_run_on_the_event_loop(backend: str, tmp_path: Pat
             assert store.reads_never_wait is (backend == "sqlite")
         finally:
             store.close()
+
+
+def test_after_commit_callbacks_run_once_and_only_for_the_attempt_that_commits(tmp_path: Path) -> None:
+    """What a write counts (findings, actions created) is counted once it is stored:
+    not for an attempt that lost a race and was run again, nor for a failed write."""
+    from sqlalchemy.exc import IntegrityError
+
+    from server.store import after_commit
+
+    store = Store(f"sqlite:///{tmp_path}/after-commit.db")
+    counted: list[str] = []
+    attempts: list[int] = []
+
+    def lose_the_first_race(session: Session) -> None:
+        attempt = len(attempts) + 1
+        attempts.append(attempt)
+        after_commit(session, lambda: counted.append(f"attempt {attempt}"))
+        if attempt == 1:
+            raise IntegrityError("INSERT", {}, Exception("a racing writer got there first"))
+
+    def fail(session: Session) -> None:
+        after_commit(session, lambda: counted.append("failed write"))
+        raise RuntimeError("the write fails")
+
+    try:
+        store.run(lose_the_first_race)
+        with pytest.raises(RuntimeError):
+            store.run(fail)
+        store.run(lambda session: after_commit(session, lambda: counted.append("another")))
+    finally:
+        store.close()
+    assert attempts == [1, 2]
+    assert counted == ["attempt 2", "another"]

@@ -86,3 +86,51 @@ def test_a_killed_worker_loses_no_acknowledged_save(backend: str, tmp_path: Path
     timed = [line for line in scraped.splitlines() if line.startswith("lenses_request_seconds_count{")
              and 'rpc="AuditService.SubmitAudit"' in line]
     assert timed and all('code="' in line for line in timed)  # latency per RPC and status
+
+
+def _save_at_once(address: str, message: object, copies: int) -> list[object]:
+    """``copies`` SubmitAudit calls of ``message`` released together, each on its own
+    connection; their replies."""
+    import threading
+
+    import grpc
+
+    from lenses.v1 import audit_pb2, audit_pb2_grpc
+
+    start = threading.Barrier(copies)
+    replies: list[object] = []
+
+    def save() -> None:
+        with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            start.wait(timeout=30)
+            replies.append(audit_pb2_grpc.AuditServiceStub(channel).SubmitAudit(
+                audit_pb2.SubmitAuditRequest(audit=message), timeout=30))
+
+    threads = [threading.Thread(target=save) for _ in range(copies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return replies
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_findings_are_counted_once_per_saved_revision(backend: str, tmp_path: Path) -> None:
+    """The same first save sent twice at once: one is stored, the other loses the race
+    on the unique revision and is answered as a repeat; its findings are not counted."""
+    port = _free_port()
+    messages = [audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+                for _ in range(10)]
+    findings = 0
+    with fresh_database(backend, tmp_path) as url, running_server(
+            url, log_path=tmp_path / "server.log", LENSES_WORKERS="2",
+            LENSES_METRICS_LISTEN=f"127.0.0.1:{port}") as server:
+        for message in messages:
+            first, second = _save_at_once(server.address, message, 2)
+            assert first == second
+            findings += len(first.findings)  # type: ignore[attr-defined]
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
+                  if line.startswith("lenses_findings_total{"))
+    assert counted == findings, (counted, findings)
