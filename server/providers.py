@@ -4,6 +4,10 @@ Each call is one transaction and idempotent on its id: the same id and
 content again returns the stored response and changes nothing; the same id
 with other content is ALREADY_EXISTS (except a placement's ``end_on``, which
 a later call may set to end it).
+
+Writes about one provider take its lock first (PostgreSQL; SQLite has one writer at
+a time), so each call sees the other's rows: an inadequate inspection and a
+placement recorded at once end as one or the other order would (ES-04 or ES-05).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import date
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from engine import model
@@ -27,6 +31,10 @@ from . import actions, convert
 from .actions import Actor
 from .db import Action, Inspection, Placement, PlanRating, Provider, Record
 from .errors import Conflict, NotFound
+
+# The first key of the two-int PostgreSQL advisory locks on providers (1 is service
+# areas, 2 cases); the second is the hash of the provider id.
+PROVIDER_LOCK_NAMESPACE = 3
 
 
 def _digest(message: Message) -> str:
@@ -64,6 +72,18 @@ def _record(session: Session, kind: str, record_id: str, content: str, evaluatio
     session.add(record)
     session.flush()  # primary key (kind, id): a racing twin fails here and is retried
     return record
+
+
+def _lock_provider(session: Session, provider_id: str) -> None:
+    """Wait for any other transaction writing about this provider, until this one ends.
+
+    Taken before anything the rules read is read: at READ COMMITTED each later
+    statement then sees what the previous holder committed. A hash collision only
+    makes two providers' writes wait for each other. (SQLite serialises writers.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:provider_id))"),
+                        {"namespace": PROVIDER_LOCK_NAMESPACE, "provider_id": provider_id})
 
 
 def _ensure_provider(session: Session, provider_id: str, name: str = "") -> Provider:
@@ -121,6 +141,7 @@ class ProviderService:
         inspection = convert.inspection_from_proto(message)
         content = _digest(message)
         response = provider_pb2.RecordInspectionResponse()
+        _lock_provider(session, inspection.provider_id)
         stored = _stored(session, "inspection", inspection.inspection_id, content)
         if stored is not None:
             return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
@@ -151,6 +172,7 @@ class ProviderService:
         started = provider_pb2.Placement()
         started.CopyFrom(message)
         started.end_on = ""  # the placement as it started: what its evaluation depends on
+        _lock_provider(session, placement.provider_id)
         stored = _stored(session, "placement", placement.placement_id, _digest(started))
         if stored is not None:
             self._end(session, placement)
@@ -174,7 +196,10 @@ class ProviderService:
 
     @staticmethod
     def _end(session: Session, placement: model.Placement) -> None:
-        row = session.get(Placement, placement.placement_id)
+        # Locked and read afresh: two calls ending it at once see each other (the provider
+        # lock already serialises them; this holds even without it).
+        row = session.get(Placement, placement.placement_id, with_for_update=True,
+                          populate_existing=True)
         assert row is not None
         if placement.end_on is None or row.end_on == placement.end_on:
             return
