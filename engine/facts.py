@@ -12,6 +12,8 @@ only in due dates, messages and ``because``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -106,7 +108,7 @@ KINDS: dict[str, dict[str, str]] = {
     "review_action": {
         "review_id": "str", "service_area": "str", "lens": "str", "judgement_area": "str",
         "index": "num", "description": "str", "owner_id": "str", "owner_blank": "bool",
-        "due_set": "bool", "due_on": "date",
+        "due_set": "bool", "due_on": "date", "action_digest": "str",
     },
     "open_action": {
         "action_id": "str", "kind": "str", "due_on": "date", "origin_on": "date",
@@ -466,8 +468,18 @@ def review_facts(
                     "index": index, "description": action.description,
                     "owner_id": action.owner_id, "owner_blank": _text_blank(action.owner_id),
                     "due_set": action.due_on is not None, "due_on": action.due_on,
+                    "action_digest": action_digest(action.owner_id, action.description),
                 }))
     return facts
+
+
+def action_digest(owner_id: str, description: str) -> str:
+    """What a review action is, as 16 hex digits: its owner and its description
+    (whitespace runs as one space). Not its position nor its due date: LS-07 keys an
+    action by it, so reordering or dropping another action, or moving the due date,
+    keeps the action; another owner or description is another action."""
+    text = json.dumps([owner_id, " ".join(description.split())], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------- sweep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
@@ -95,14 +96,33 @@ class ReviewService:
     def _apply_actions(self, session: Session, review: model.ServiceReview,
                        evaluation: model.Evaluation, actor: Actor) -> None:
         """LS-07: one REVIEW_ACTION per identified action; a later revision that drops
-        an action withdraws it; resubmitting creates no duplicates."""
+        an action withdraws it; resubmitting creates no duplicates. LS-08: a panel
+        withdraws the open reminders of its service area for earlier panels."""
         kept = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      review.panel_on or review.period_end, actor)
         keep = {row.action_id for row in kept}
-        for row in _review_actions(session, review.review_id):
-            if row.status == actions.OPEN and row.action_id not in keep:
-                actions.withdraw(session, row, f"revision {review.revision} of the review dropped it",
-                                 actor)
+        ids = [row.action_id for row in _review_actions(session, review.review_id)
+               if row.action_id not in keep]
+        # Locked, and only those still open (PostgreSQL re-checks the status once a
+        # racing completion has committed): a completed action is never withdrawn.
+        for row in _locked_open(session, Action.action_id.in_(ids)) if ids else ():
+            actions.withdraw(session, row, f"revision {review.revision} of the review dropped it",
+                             actor)
+        if review.panel_on is not None:
+            self._withdraw_earlier_reminders(session, review, review.panel_on, actor)
+
+    @staticmethod
+    def _withdraw_earlier_reminders(session: Session, review: model.ServiceReview, panel_on: date,
+                                    actor: Actor) -> None:
+        """LS-08: the panel was held, so an open SERVICE_REVIEW_DUE of the service area
+        for an earlier panel is withdrawn (one for this panel or a later one stays)."""
+        for row in _locked_open(session, Action.rule_id == "LS-08",
+                                Action.kind == "SERVICE_REVIEW_DUE",
+                                Action.service_area == review.service_area):
+            reminded = _reminder_panel(row.dedupe_key)
+            if reminded is None or reminded < panel_on:
+                actions.withdraw(session, row, f"the review panel of {review.service_area} was "
+                                 f"held on {panel_on.isoformat()} (review {review.review_id})", actor)
 
     def _with_actions(self, session: Session, result: str, review_id: str,
                       today: date) -> review_pb2.ReviewScore:
@@ -136,12 +156,43 @@ class ReviewService:
         return compendium(session, request.month, start, end, area, today)
 
 
-def _review_actions(session: Session, review_id: str) -> Sequence[Action]:
-    prefix = f"LS-07:REVIEW_ACTION:{review_id}:"
-    return session.scalars(select(Action).where(
+REVIEW_ACTION_PREFIX = "LS-07:REVIEW_ACTION:"
+
+
+def _review_actions(session: Session, review_id: str) -> list[Action]:
+    """LS-07's actions of exactly this review. Their keys are
+    ``LS-07:REVIEW_ACTION:{review_id}:{lens}:{judgement_area}:{digest}`` (formerly
+    ``...:{index}``): the last three parts never hold a ":", so the review id is
+    what comes before them. A prefix match alone would take review ``X:Y``'s for ``X``'s."""
+    prefix = f"{REVIEW_ACTION_PREFIX}{review_id}:"
+    rows = session.scalars(select(Action).where(
         Action.rule_id == "LS-07", Action.subject_type == "SERVICE_AREA",
         func.substr(Action.dedupe_key, 1, len(prefix)) == prefix,
     ).order_by(Action.due_on, Action.action_id)).all()
+    return [row for row in rows if row.dedupe_key[len(prefix):].count(":") == 2]
+
+
+def _locked_open(session: Session, *conditions: ColumnElement[bool]) -> Sequence[Action]:
+    """The open actions matching ``conditions``, row-locked until the transaction ends
+    (PostgreSQL) and read as committed: one completed meanwhile is not returned."""
+    return session.scalars(select(Action).where(Action.status == actions.OPEN, *conditions)
+                           .order_by(Action.action_id).with_for_update()
+                           .execution_options(populate_existing=True)).all()
+
+
+def _reminder_panel(dedupe_key: str) -> date | None:
+    """The panel an LS-08 reminder is for: its key ends ``:{panel_on}``. None for a
+    reminder keyed by service area alone (before one reminder per panel)."""
+    last = dedupe_key.rsplit(":", 1)[-1]
+    if not _ISO_DATE.fullmatch(last):
+        return None
+    try:
+        return date.fromisoformat(last)
+    except ValueError:
+        return None
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def month_bounds(month: str, check: convert.Checker) -> tuple[date | None, date | None]:
