@@ -86,7 +86,12 @@ class Supervisor:
                 if worker.process.poll() is not None:
                     self.stop()
                     return False
-        self._serve_metrics()
+        try:
+            self._serve_metrics()
+        except OSError as exc:  # e.g. the port is taken: no worker may outlive the supervisor
+            log.error("cannot serve metrics on %s: %s", self.settings.metrics_listen, exc)
+            self.stop()
+            return False
         self.out.write(f"lenses: serving on {self.host}:{self.port} ({len(self.workers)} workers)\n")
         self.out.flush()
         return True

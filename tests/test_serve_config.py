@@ -127,3 +127,36 @@ def test_a_database_without_every_migration_is_refused(tmp_path: Path, command: 
         assert result.returncode == 2, result.stderr[-2000:]
         assert "lenses migrate" in result.stderr and "Traceback" not in result.stderr
     assert not missing.exists()  # not created by the attempt
+
+
+def test_a_metrics_port_in_use_stops_the_start_and_every_worker(tmp_path: Path) -> None:
+    import socket
+
+    url = _migrated(tmp_path / "metrics.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [str(LENSES), "serve", "--listen", "127.0.0.1:0", "--database-url", url,
+             "--metrics-listen", f"127.0.0.1:{port}", "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            env=_environment(LENSES_DAILY_SWEEP="0"))
+        _, errors = process.communicate(timeout=60)
+    assert process.returncode == 2, errors[-2000:]
+    assert "cannot serve metrics" in errors
+    assert _processes_with(f"LENSES_DATABASE_URL={url}") == []  # no worker left behind
+
+
+def _processes_with(variable: str) -> list[int]:
+    """The live processes whose environment has ``variable`` (NAME=value)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environment = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if variable.encode() in environment:
+                found.append(int(entry.name))
+    return found
