@@ -12,10 +12,10 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from google.protobuf import json_format
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import model
@@ -25,7 +25,17 @@ from lenses.v1 import review_pb2
 
 from . import actions, convert
 from .actions import Actor
-from .db import Action, AuditArea, AuditHead, Inspection, Placement, PlanRating, ReviewHead, ReviewRevision
+from .db import (
+    Action,
+    ActionEvent,
+    AuditArea,
+    AuditHead,
+    Inspection,
+    Placement,
+    PlanRating,
+    ReviewHead,
+    ReviewRevision,
+)
 from .errors import Conflict, StaleRevision
 
 GOOD_PROVIDER = ("GOOD", "OUTSTANDING")
@@ -249,7 +259,7 @@ def lens_indicators(session: Session, area: str, start: date, end: date, today: 
                                        period_end=end.isoformat())
     _audit_indicators(session, result, area, start, end, team)
     _action_indicators(session, result, area, start, end, team, today)
-    _plan_and_placement_indicators(session, result, area, start, end, team)
+    _plan_and_placement_indicators(session, result, area, start, end, team, today)
     return result
 
 
@@ -284,8 +294,8 @@ def _action_indicators(session: Session, result: review_pb2.LensIndicators, area
                        end: date, team: str, today: date) -> None:
     """Corrective actions due in the period (not withdrawn): completed on or before their
     due date ("on time"), or not ("overdue": still open past the due date, or late);
-    deep dives open now for the area."""
-    mine = [Action.service_area == area] + ([Action.team == team] if team else [])
+    deep dives of the area (and team) open at the period's end."""
+    mine = _actions_of(area, team)
     due = [Action.kind == "CORRECTIVE_ACTION", Action.status != actions.WITHDRAWN,
            Action.due_on.between(start, end), *mine]
     on_time = and_(Action.status == actions.COMPLETED, Action.completed_on <= Action.due_on)
@@ -296,14 +306,36 @@ def _action_indicators(session: Session, result: review_pb2.LensIndicators, area
     result.corrective_actions_due, result.corrective_actions_completed_on_time = counts[0], counts[1]
     result.corrective_actions_overdue = counts[2]
     result.open_deep_dives = session.scalar(select(func.count()).select_from(Action).where(
-        Action.kind == "DEEP_DIVE_AUDIT", Action.status == actions.OPEN, Action.service_area == area)) or 0
+        Action.kind == "DEEP_DIVE_AUDIT", _open_at(end, today), *mine)) or 0
+
+
+def _actions_of(area: str, team: str) -> list[ColumnElement[bool]]:
+    """Actions of the service area (and of the team, for a team's figures)."""
+    return [Action.service_area == area] + ([Action.team == team] if team else [])
+
+
+def _open_at(day: date, today: date) -> ColumnElement[bool]:
+    """Every "open" figure: the action was open at the end of ``day`` - created on or
+    before it, and neither completed (``completed_on``) nor withdrawn (its WITHDRAWN
+    event) by then. For a day not yet past (today or later), that is open now."""
+    if day >= today:
+        return Action.status == actions.OPEN
+    after = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    withdrawn_later = exists().where(ActionEvent.action_id == Action.action_id,
+                                     ActionEvent.type == actions.WITHDRAWN,
+                                     ActionEvent.occurred_at >= after)
+    return and_(Action.created_on <= day, or_(
+        Action.status == actions.OPEN,
+        and_(Action.status == actions.COMPLETED, Action.completed_on > day),
+        and_(Action.status == actions.WITHDRAWN, withdrawn_later)))
 
 
 def _plan_and_placement_indicators(session: Session, result: review_pb2.LensIndicators, area: str,
-                                   start: date, end: date, team: str) -> None:
+                                   start: date, end: date, team: str, today: date) -> None:
     """Plan RAG ratings in the period; children placed at the period's end, the share
     with a provider graded good or outstanding then, providers inadequate then, and
-    the open actions about those providers."""
+    the actions about those providers open then: the area's (the team's) own and those
+    about a provider as a whole."""
     query = select(PlanRating.rating, func.count()).where(
         PlanRating.service_area == area, PlanRating.rated_on.between(start, end))
     if team:
@@ -320,8 +352,11 @@ def _plan_and_placement_indicators(session: Session, result: review_pb2.LensIndi
     inadequate = sorted(p for p, g in providers.items() if g == "INADEQUATE")
     result.providers_inadequate = len(inadequate)
     if providers:
+        # The area's own (or, for a team, the team's), and those about a provider as a
+        # whole (its action plan, a monitoring visit: no service area), not other areas'.
+        whose = _actions_of(area, team) if team else [Action.service_area.in_((area, ""))]
         result.open_provider_actions = session.scalar(select(func.count()).select_from(Action).where(
-            Action.provider_id.in_(sorted(providers)), Action.status == actions.OPEN)) or 0
+            Action.provider_id.in_(sorted(providers)), _open_at(end, today), *whose)) or 0
 
 
 def compendium(session: Session, month: str, start: date, end: date, only_area: str,
@@ -329,10 +364,10 @@ def compendium(session: Session, month: str, start: date, end: date, only_area: 
     """Indicators per service area and team for the month, and the QA Matters themes."""
     result = review_pb2.Compendium(month=month)
     themes: Counter[str] = Counter()
-    for area in _active_areas(session, start, end, only_area):
+    for area in _active_areas(session, start, end, only_area, today):
         indicators = lens_indicators(session, area, start, end, today)
         entry = result.service_areas.add(service_area=area, indicators=indicators)
-        for team in _teams(session, area, start, end):
+        for team in _teams(session, area, start, end, today):
             entry.teams.add(team=team, indicators=lens_indicators(session, area, start, end, today, team))
         for counts in indicators.area_grade_counts:
             themes[convert.short_name(convert.AREA, convert.AREA.values_by_number[counts.area].name)] \
@@ -343,30 +378,40 @@ def compendium(session: Session, month: str, start: date, end: date, only_area: 
     return result
 
 
-def _active_areas(session: Session, start: date, end: date, only_area: str) -> list[str]:
+def _active_areas(session: Session, start: date, end: date, only_area: str, today: date) -> list[str]:
     """Service areas with audits, actions, ratings, placements or reviews (or one area)."""
     if only_area:
         return [only_area]
-    areas: set[str] = set()
-    areas.update(session.scalars(select(AuditHead.service_area).where(
-        AuditHead.completed_on.between(start, end)).distinct()))
-    areas.update(session.scalars(select(Action.service_area).where(
-        Action.due_on.between(start, end), Action.service_area != "").distinct()))
-    areas.update(session.scalars(select(PlanRating.service_area).where(
-        PlanRating.rated_on.between(start, end), PlanRating.service_area != "").distinct()))
-    areas.update(session.scalars(select(Placement.service_area).where(
-        Placement.start_on <= end, or_(Placement.end_on.is_(None), Placement.end_on > end),
-        Placement.service_area != "").distinct()))
+    areas = _with_data(session, start, end, today, "")
     areas.update(session.scalars(select(ReviewHead.service_area).distinct()))
     return sorted(areas)
 
 
-def _teams(session: Session, area: str, start: date, end: date) -> list[str]:
-    teams: set[str] = set(session.scalars(select(AuditHead.team).where(
-        AuditHead.service_area == area, AuditHead.completed_on.between(start, end)).distinct()))
-    teams.update(session.scalars(select(PlanRating.team).where(
-        PlanRating.service_area == area, PlanRating.rated_on.between(start, end)).distinct()))
-    return sorted(t for t in teams if t)
+def _teams(session: Session, area: str, start: date, end: date, today: date) -> list[str]:
+    """The area's teams with something to count in the period (the same sources as
+    the areas): audits, actions due, plan ratings, deep dives open at the end, placements."""
+    return sorted(_with_data(session, start, end, today, area))
+
+
+def _with_data(session: Session, start: date, end: date, today: date, area: str) -> set[str]:
+    """Without ``area``: the service areas with audits completed, actions due or plan
+    ratings in the period, deep dives open or children placed at its end. With it:
+    that area's teams with any of those."""
+    sources = [
+        (AuditHead.service_area, AuditHead.team, AuditHead.completed_on.between(start, end)),
+        (Action.service_area, Action.team, or_(
+            Action.due_on.between(start, end),
+            and_(Action.kind == "DEEP_DIVE_AUDIT", _open_at(end, today)))),
+        (PlanRating.service_area, PlanRating.team, PlanRating.rated_on.between(start, end)),
+        (Placement.service_area, Placement.team, and_(
+            Placement.start_on <= end, or_(Placement.end_on.is_(None), Placement.end_on > end))),
+    ]
+    found: set[str] = set()
+    for area_column, team_column, condition in sources:
+        query = (select(team_column).where(area_column == area, condition) if area
+                 else select(area_column).where(condition))
+        found.update(session.scalars(query.distinct()))
+    return {value for value in found if value}
 
 
 def latest_panels(session: Session) -> list[tuple[str, date]]:
