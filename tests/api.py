@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
-from lenses.v1 import action_pb2_grpc, audit_pb2, audit_pb2_grpc, rules_pb2_grpc
+from lenses.v1 import (
+    action_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    provider_pb2_grpc,
+    review_pb2_grpc,
+    rules_pb2,
+    rules_pb2_grpc,
+)
 from tests.conftest import EXAMPLES
 
 GOOD = json.loads((EXAMPLES / "audit-good.json").read_text())["audit"]
@@ -23,6 +34,8 @@ class Client:
         self.channel = channel
         self.audits = audit_pb2_grpc.AuditServiceStub(channel)
         self.actions = action_pb2_grpc.ActionServiceStub(channel)
+        self.providers = provider_pb2_grpc.ProviderServiceStub(channel)
+        self.reviews = review_pb2_grpc.ReviewServiceStub(channel)
         self.rules = rules_pb2_grpc.RulesServiceStub(channel)
 
 
@@ -63,3 +76,23 @@ def error_code(call: Any) -> grpc.StatusCode:
     except grpc.RpcError as error:
         return error.code()  # type: ignore[no-any-return]
     raise AssertionError("the call succeeded")
+
+
+def race(server: Any, *calls: Callable[[Client], Any]) -> list[Any]:
+    """Run each call at the same moment, each on its own connection (so, with several
+    workers, possibly in different processes); the result or the RpcError of each,
+    in order."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[Client], Any]) -> Any:
+        with server.channel() as channel:
+            client = Client(channel)
+            client.rules.GetRuleset(rules_pb2.GetRulesetRequest())  # connected before the start
+            start.wait(timeout=30)
+            try:
+                return call(client)
+            except grpc.RpcError as error:
+                return error
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))

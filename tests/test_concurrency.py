@@ -6,14 +6,13 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
-from lenses.v1 import action_pb2, audit_pb2, common_pb2, rules_pb2
-from tests.api import Client, audit, revise, submit, unique
+from lenses.v1 import action_pb2, audit_pb2, common_pb2
+from tests.api import Client, audit, race, revise, submit, unique
 
 CLIENTS, AUDITS, REVISIONS = 16, 20, 5
 
@@ -73,25 +72,6 @@ def test_interleaved_saves_end_at_the_highest_revision(server) -> None:  # type:
 RACES = 12
 
 
-def _race(server, *calls: Callable[[Client], Any]) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Run each call at the same moment, each on its own connection; the result or
-    the RpcError of each, in order."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[Client], Any]) -> Any:
-        with server.channel() as channel:
-            client = Client(channel)
-            client.rules.GetRuleset(rules_pb2.GetRulesetRequest())  # connected before the start
-            start.wait(timeout=30)
-            try:
-                return call(client)
-            except grpc.RpcError as error:
-                return error
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def _corrective_action(client: Client) -> tuple[audit_pb2.CaseFileAudit, str]:
     message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
     (action,) = [a for a in submit(client, message).actions
@@ -109,7 +89,7 @@ def test_two_racing_completions_of_one_action_change_it_once(server) -> None:  #
         client = Client(channel)
         for _ in range(RACES):
             _, action_id = _corrective_action(client)
-            first, second = _race(server, _complete(action_id, "alice"), _complete(action_id, "bob"))
+            first, second = race(server, _complete(action_id, "alice"), _complete(action_id, "bob"))
             outcomes = sorted(type(r).__name__ if isinstance(r, grpc.RpcError) else r.completed_by
                               for r in (first, second))
             failed = [r for r in (first, second) if isinstance(r, grpc.RpcError)]
@@ -128,7 +108,7 @@ def test_a_completion_racing_a_withdrawing_save_leaves_one_consistent_outcome(se
             good = revise(message, overallGrade="GRADE_MEETS_GOOD")
             for area in good.areas:
                 area.grade = common_pb2.GRADE_MEETS_GOOD
-            completion, save = _race(server, _complete(action_id, "alice"),
+            completion, save = race(server, _complete(action_id, "alice"),
                                      lambda c, saved=good: submit(c, saved))
             assert not isinstance(save, grpc.RpcError), save
             stored = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action_id))
@@ -158,7 +138,7 @@ def test_saves_racing_in_one_service_area_each_see_the_other(server) -> None:  #
             submit(client, audit(("PLANS",), completedOn="2026-03-01", serviceArea=area))
             first, second = (audit(("PLANS",), completedOn="2026-03-02", serviceArea=area)
                              for _ in range(2))
-            results = _race(server, lambda c, m=first: submit(c, m), lambda c, m=second: submit(c, m))
+            results = race(server, lambda c, m=first: submit(c, m), lambda c, m=second: submit(c, m))
             assert not any(isinstance(r, grpc.RpcError) for r in results), results
             dives = _kind_in(client, common_pb2.ACTION_KIND_DEEP_DIVE_AUDIT, service_area=area)
             assert len(dives) == 1, area
@@ -176,7 +156,7 @@ def test_saves_racing_on_one_case_each_see_the_other(server) -> None:  # type: i
                             serviceArea=area)
             later = audit(("PLANS", "RISK", "REVIEWS"), overall="DOES_NOT_MEET_GOOD",
                           completedOn="2026-03-02", caseRef=case, serviceArea=area)
-            results = _race(server, lambda c, m=earlier: submit(c, m), lambda c, m=later: submit(c, m))
+            results = race(server, lambda c, m=earlier: submit(c, m), lambda c, m=later: submit(c, m))
             assert not any(isinstance(r, grpc.RpcError) for r in results), results
             reviews = [a for a in _kind_in(client, common_pb2.ACTION_KIND_MODERATION_REVIEW,
                                            service_area=area) if a.rule_id == "GC-16"]
@@ -199,9 +179,9 @@ def test_a_sweep_racing_a_completion_or_a_withdrawal_escalates_only_open_actions
                 good = revise(message, overallGrade="GRADE_MEETS_GOOD")
                 for area in good.areas:
                     area.grade = common_pb2.GRADE_MEETS_GOOD
-                _race(server, _sweep("2026-03-10"), lambda c, saved=good: submit(c, saved))
+                race(server, _sweep("2026-03-10"), lambda c, saved=good: submit(c, saved))
             else:
-                _race(server, _sweep("2026-03-10"), _complete(action_id, "sm-1"))
+                race(server, _sweep("2026-03-10"), _complete(action_id, "sm-1"))
             original = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action_id))
             escalations = _kind_in(client, common_pb2.ACTION_KIND_CORRECTIVE_ACTION_ESCALATION,
                                    audit_id=message.audit_id)

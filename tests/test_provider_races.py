@@ -3,39 +3,16 @@ order of them would: PostgreSQL once let each miss the other's uncommitted rows.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
 import grpc
 
-from lenses.v1 import action_pb2, common_pb2, provider_pb2, provider_pb2_grpc, rules_pb2
-from tests.api import Client, unique
+from lenses.v1 import action_pb2, common_pb2, provider_pb2, provider_pb2_grpc
+from tests.api import Client, race, unique
 
 K = common_pb2
 RACES = 12
 ALL_CHECKS = provider_pb2.PlacementChecks(
     ofsted_report=True, regulation_reports=True, la_references=True, insurance=True,
     statement_of_purpose=True, social_worker_visit=True)
-
-
-def _race(server, *calls: Callable[[provider_pb2_grpc.ProviderServiceStub], Any]) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Run each call at the same moment, each on its own connection; the result or
-    the RpcError of each, in order."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[provider_pb2_grpc.ProviderServiceStub], Any]) -> Any:
-        with server.channel() as channel:
-            Client(channel).rules.GetRuleset(rules_pb2.GetRulesetRequest())  # connected before the start
-            start.wait(timeout=30)
-            try:
-                return call(provider_pb2_grpc.ProviderServiceStub(channel))
-            except grpc.RpcError as error:
-                return error
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _inspection(provider_id: str, grade: int, on: str) -> provider_pb2.RecordInspectionRequest:
@@ -61,10 +38,10 @@ def test_an_inadequate_inspection_racing_a_placement_acts_on_it_either_way(serve
             providers.RecordInspection(good, timeout=30)
             inadequate = _inspection(provider_id, K.OFSTED_GRADE_INADEQUATE, "2026-06-01")
             placement = _placement(placement_id, provider_id)
-            inspected, placed = _race(
+            inspected, placed = race(
                 server,
-                lambda p, request=inadequate: p.RecordInspection(request, timeout=30),
-                lambda p, request=placement: p.RecordPlacement(request, timeout=30))
+                lambda c, request=inadequate: c.providers.RecordInspection(request, timeout=30),
+                lambda c, request=placement: c.providers.RecordPlacement(request, timeout=30))
             assert not isinstance(inspected, grpc.RpcError), inspected
             assert not isinstance(placed, grpc.RpcError), placed
             listed = actions.ListActions(action_pb2.ListActionsRequest(
@@ -87,8 +64,9 @@ def test_two_racing_ends_of_one_placement_end_it_once(server) -> None:  # type: 
             providers.RecordInspection(good, timeout=30)
             providers.RecordPlacement(_placement(placement_id, provider_id), timeout=30)
             endings = [_placement(placement_id, provider_id, end) for end in ends]
-            results = _race(server, *[lambda p, request=request: p.RecordPlacement(request, timeout=30)
-                                      for request in endings])
+            results = race(server, *[
+                lambda c, request=request: c.providers.RecordPlacement(request, timeout=30)
+                for request in endings])
             codes = [r.code() if isinstance(r, grpc.RpcError) else grpc.StatusCode.OK for r in results]
             assert sorted(c.name for c in codes) == ["ALREADY_EXISTS", "OK"], codes  # last used to win
             winner = ends[codes.index(grpc.StatusCode.OK)]

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import json_format
 
-from lenses.v1 import action_pb2, common_pb2, review_pb2, review_pb2_grpc, rules_pb2
-from tests.api import Client, unique
+from lenses.v1 import action_pb2, common_pb2, review_pb2, review_pb2_grpc
+from tests.api import Client, race, unique
 from tests.conftest import EXAMPLES
 
 K = common_pb2
@@ -121,32 +119,14 @@ def test_a_revision_withdraws_only_its_own_reviews_actions(
         (theirs.action_id, K.ACTION_STATUS_OPEN)]
 
 
-def _race(server, *calls: Callable[[Client], Any]) -> list[Any]:  # type: ignore[no-untyped-def]
-    """Each call at the same moment on its own connection: its result or RpcError."""
-    start = threading.Barrier(len(calls))
-
-    def run(call: Callable[[Client], Any]) -> Any:
-        with server.channel() as channel:
-            client = Client(channel)
-            client.rules.GetRuleset(rules_pb2.GetRulesetRequest())  # connected before the start
-            start.wait(timeout=30)
-            try:
-                return call(client)
-            except grpc.RpcError as error:
-                return error
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def test_a_completion_racing_a_revision_that_drops_the_action_is_never_overwritten(
         server, client: Client, stub: review_pb2_grpc.ReviewServiceStub) -> None:  # type: ignore[no-untyped-def]
     outcomes = set()
-    for race in range(RACES):
+    for round_ in range(RACES):
         review_id, area = unique("SPR"), unique("SA")
         (action,) = save(stub, review(review_id, area, 1, [("Cut caseloads", "owner-r", "2027-01-31")]))[
             "owner-r"]
-        delay = race % 4 * 0.004  # the completion a little later each time, over the save
+        delay = round_ % 4 * 0.004  # the completion a little later each time, over the save
 
         def complete(c: Client, action_id: str = action.action_id, wait: float = delay) -> Any:
             time.sleep(wait)
@@ -157,7 +137,7 @@ def test_a_completion_racing_a_revision_that_drops_the_action_is_never_overwritt
             return review_pb2_grpc.ReviewServiceStub(c.channel).SubmitReview(
                 review_pb2.SubmitReviewRequest(review=review(rid, sa, 2, [])), timeout=30)
 
-        completed, saved = _race(server, complete, drop)
+        completed, saved = race(server, complete, drop)
         assert not isinstance(saved, grpc.RpcError), saved
         stored = client.actions.GetAction(action_pb2.GetActionRequest(action_id=action.action_id))
         if isinstance(completed, grpc.RpcError):  # the save won: withdrawn, never completed
