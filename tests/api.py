@@ -14,9 +14,11 @@ import grpc
 from google.protobuf import json_format
 
 from lenses.v1 import (
+    action_pb2,
     action_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
+    common_pb2,
     provider_pb2_grpc,
     review_pb2_grpc,
     rules_pb2,
@@ -96,3 +98,17 @@ def race(server: Any, *calls: Callable[[Client], Any]) -> list[Any]:
 
     with ThreadPoolExecutor(len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+def watched(client: Client, watch: common_pb2.ActionFilter, after: int = 0) -> list[common_pb2.ActionEvent]:
+    """The events a WatchActions stream delivers from ``after`` before it falls quiet
+    for 2 s (the stream itself never ends)."""
+    stream = client.actions.WatchActions(
+        action_pb2.WatchActionsRequest(after_sequence=after, filter=watch), timeout=2)
+    events = []
+    try:
+        for event in stream:
+            events.append(event)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    return events

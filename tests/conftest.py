@@ -34,3 +34,12 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp(request.param)
     with fresh_database(request.param, tmp) as url, running_server(url) as running:
         yield running
+
+
+@pytest.fixture()
+def client(server: Any) -> Iterator[Any]:
+    """A ``tests.api.Client`` on a channel of its own to the session's server."""
+    from tests.api import Client  # tests.api imports this module: import it when used
+
+    with server.channel() as channel:
+        yield Client(channel)

@@ -12,7 +12,7 @@ import grpc
 from google.protobuf import json_format
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2
-from tests.api import Client, audit, race, revise, submit, unique
+from tests.api import Client, audit, race, revise, submit, unique, watched
 
 CLIENTS, AUDITS, REVISIONS = 16, 20, 5
 
@@ -190,20 +190,8 @@ def test_a_sweep_racing_a_completion_or_a_withdrawal_escalates_only_open_actions
             elif original.status == common_pb2.ACTION_STATUS_COMPLETED and escalations:
                 # Escalated while it was open: created before the completion, never after.
                 order = {(e.action.action_id, e.type): e.sequence
-                         for e in _events(client, message.audit_id)}
+                         for e in watched(client, common_pb2.ActionFilter(audit_id=message.audit_id))}
                 (escalation,) = escalations
                 assert order[(escalation.action_id, common_pb2.ACTION_EVENT_TYPE_CREATED)] < \
                     order[(action_id, common_pb2.ACTION_EVENT_TYPE_COMPLETED)]
 
-
-def _events(client: Client, audit_id: str) -> list[common_pb2.ActionEvent]:
-    """Every event on the audit's actions (the stream is read until it falls quiet)."""
-    stream = client.actions.WatchActions(action_pb2.WatchActionsRequest(
-        filter=common_pb2.ActionFilter(audit_id=audit_id)), timeout=2)
-    events = []
-    try:
-        for event in stream:
-            events.append(event)
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    return events

@@ -4,10 +4,8 @@ error codes, never INTERNAL (or UNKNOWN), and the server keeps serving."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,11 +50,6 @@ def random_audits(draw: st.DrawFn) -> audit_pb2.CaseFileAudit:
         action.by_whom = draw(texts)
     return message
 
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
 
 
 def _code(call: object) -> grpc.StatusCode:

@@ -4,7 +4,6 @@ taken at the end of the period asked about."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -28,11 +27,6 @@ K = common_pb2
 # Months still ahead whenever this runs: "open at the end" of them is open now.
 AHEAD = "2090"
 
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
 
 
 @pytest.fixture()

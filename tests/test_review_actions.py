@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -25,11 +24,6 @@ REVIEW = json.loads((EXAMPLES / "review.json").read_text())["review"]
 RACES = 12
 WORKLOADS = "WORKLOADS"
 
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
 
 
 @pytest.fixture()

@@ -3,8 +3,6 @@ on a loopback port, against a real database (SQLite, and PostgreSQL in CI)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -12,13 +10,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2, rules_pb2
-from tests.api import Client, audit, error_code, revise, submit, unique
-
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
+from tests.api import Client, audit, error_code, revise, submit, unique, watched
 
 
 def corrective(evaluation: audit_pb2.AuditEvaluation) -> list[common_pb2.Action]:
@@ -310,19 +302,6 @@ def test_short_reads_report_errors_as_statuses_and_the_server_keeps_serving(
     assert client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=good)).audit_id == good.audit_id
 
 
-def _watched(client: Client, after: int, watch: common_pb2.ActionFilter) -> list[common_pb2.ActionEvent]:
-    """The events a stream delivers from ``after`` before it falls quiet for 2 s."""
-    stream = client.actions.WatchActions(
-        action_pb2.WatchActionsRequest(after_sequence=after, filter=watch), timeout=2)
-    events = []
-    try:
-        for event in stream:
-            events.append(event)
-    except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    return events
-
-
 def test_watch_filters_each_event_on_its_action_as_the_event_left_it(client: Client) -> None:
     """A client that reconnects gets what a connected one got, whatever happened to
     the actions since: a filter on status or due date applies to each event's action
@@ -331,16 +310,16 @@ def test_watch_filters_each_event_on_its_action_as_the_event_left_it(client: Cli
     (action,) = corrective(submit(client, message))
     open_only = common_pb2.ActionFilter(audit_id=message.audit_id,
                                         statuses=[common_pb2.ACTION_STATUS_OPEN])
-    (created,) = _watched(client, 0, open_only)  # connected while it is open
+    (created,) = watched(client, open_only)  # connected while it is open
     assert created.type == common_pb2.ACTION_EVENT_TYPE_CREATED and created.action.overdue
     client.actions.CompleteAction(action_pb2.CompleteActionRequest(
         action_id=action.action_id, completed_by="sm-1", completed_on="2026-02-01"))
     # Reconnecting from the start: the same CREATED event (the action is completed now).
-    assert [e.sequence for e in _watched(client, 0, open_only)] == [created.sequence]
+    assert [e.sequence for e in watched(client, open_only)] == [created.sequence]
     completed_only = common_pb2.ActionFilter(audit_id=message.audit_id,
                                              statuses=[common_pb2.ACTION_STATUS_COMPLETED])
-    (completion,) = _watched(client, 0, completed_only)
+    (completion,) = watched(client, completed_only)
     assert completion.type == common_pb2.ACTION_EVENT_TYPE_COMPLETED
     overdue = common_pb2.ActionFilter(audit_id=message.audit_id, overdue_only=True)
-    assert [e.sequence for e in _watched(client, 0, overdue)] == [created.sequence]
-    assert _watched(client, completion.sequence, open_only) == []
+    assert [e.sequence for e in watched(client, overdue)] == [created.sequence]
+    assert watched(client, open_only, completion.sequence) == []

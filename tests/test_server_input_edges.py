@@ -34,11 +34,6 @@ REVIEW = json.loads((EXAMPLES / "review.json").read_text())["review"]
 RANGE = "1900-01-01 to 2999-12-31"
 
 
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
-
 
 def violations(call: Callable[[], Any]) -> dict[str, str]:
     """field -> description of the INVALID_ARGUMENT the call must fail with."""

@@ -4,7 +4,6 @@ ratings and the action stream (SQLite, and PostgreSQL in CI)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -14,11 +13,6 @@ from tests.api import Client, error_code, unique
 
 K = common_pb2
 
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -27,11 +26,6 @@ from tests.conftest import EXAMPLES
 K = common_pb2
 REVIEW = json.loads((EXAMPLES / "review.json").read_text())["review"]
 
-
-@pytest.fixture()
-def client(server) -> Iterator[Client]:  # type: ignore[no-untyped-def]
-    with server.channel() as channel:
-        yield Client(channel)
 
 
 @pytest.fixture()
