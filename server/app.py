@@ -61,6 +61,7 @@ log = logging.getLogger("lenses.server")
 calls_log = logging.getLogger("lenses.calls")
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lenses_request_id", default="-")
 WORKER_THREADS = 16
+DEADLINE_SLACK = 0.05  # seconds: a call cancelled this close to its deadline timed out
 T = TypeVar("T")
 SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
@@ -380,7 +381,8 @@ async def _admit(request: Any, context: grpc.aio.ServicerContext, authenticator:
         if denied.unauthenticated:
             code = grpc.StatusCode.UNAUTHENTICATED
         await context.abort(code, str(denied))
-    auth.CURRENT.set(principal)  # this call's task (and the threads it starts) see it
+    # This call's task (and the threads it starts) see it, scoped to this method.
+    auth.CURRENT.set(auth.for_call(principal, service, method))
     if isinstance(request, Undecodable):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                             f"the request is not a valid {request.type_name} message")
@@ -391,10 +393,10 @@ def _certificate_name(context: grpc.aio.ServicerContext) -> str | None:
     return names[0].decode() if names else None
 
 
-def _log_call(context: grpc.aio.ServicerContext, service: str, method: str, started: float) -> None:
+def _log_call(context: grpc.aio.ServicerContext, service: str, method: str, started: float,
+              ended_by: BaseException | None) -> None:
     """One line per call: ids, codes and timings only, never request content."""
-    code = context.code() or grpc.StatusCode.OK
-    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    name = _status_name(context, ended_by)
     seconds = time.perf_counter() - started
     metrics.call(f"{service}.{method}", name, seconds)
     calls_log.info("%s.%s %s %.1f ms", service, method, name, seconds * 1000,
@@ -402,15 +404,37 @@ def _log_call(context: grpc.aio.ServicerContext, service: str, method: str, star
                           "client": auth.CURRENT.get().name})
 
 
+def _status_name(context: grpc.aio.ServicerContext, ended_by: BaseException | None) -> str:
+    """The status the client got. An abort sets the context's code; a handler ended
+    by the call's deadline or by the client's cancel sets none (it ends with
+    CancelledError, or a stream's generator is closed), and neither does an exception
+    that escapes (gRPC answers UNKNOWN): counted as OK, timeouts looked like successes."""
+    code = context.code()
+    if code is not None:
+        return code.name if isinstance(code, grpc.StatusCode) else str(code)
+    if ended_by is None:
+        return "OK"
+    if isinstance(ended_by, asyncio.CancelledError | GeneratorExit):  # a stream may be closed instead
+        remaining = context.time_remaining()
+        # gRPC's clock and Python's may differ a little: "at the deadline" has some slack.
+        expired = remaining is not None and remaining < DEADLINE_SLACK
+        return "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+    return "UNKNOWN"
+
+
 def _guarded(behaviour: Callable[[Any, Any], Any], authenticator: auth.Authenticator, service: str,
              method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
+        ended_by: BaseException | None = None
         try:
             await _admit(request, context, authenticator, service, method)
             return await behaviour(request, context)
+        except BaseException as error:  # noted for the status, then raised as it was
+            ended_by = error
+            raise
         finally:
-            _log_call(context, service, method, started)
+            _log_call(context, service, method, started, ended_by)
     return handle
 
 
@@ -418,12 +442,16 @@ def _guarded_stream(behaviour: Callable[[Any, Any], Any], authenticator: auth.Au
                     service: str, method: str) -> Callable[[Any, Any], Any]:
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
+        ended_by: BaseException | None = None
         try:
             await _admit(request, context, authenticator, service, method)
             async for item in behaviour(request, context):
                 yield item
+        except BaseException as error:  # noted for the status, then raised as it was
+            ended_by = error
+            raise
         finally:
-            _log_call(context, service, method, started)
+            _log_call(context, service, method, started, ended_by)
     return handle
 
 

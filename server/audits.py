@@ -50,7 +50,7 @@ from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
-from .store import after_commit, at_commit
+from .store import at_commit
 
 # The statements of a save, built once: building and hashing a statement costs
 # SQLAlchemy more than SQLite takes to run it on an index.
@@ -205,10 +205,6 @@ class AuditService:
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation, actor.today)
-        # Counted once the revision is saved (not when a save is repeated, nor for an
-        # attempt that loses a race and is run again).
-        rule_ids = [f.rule_id for f in evaluation.findings]
-        after_commit(session, lambda: metrics.findings(rule_ids))
         # Unique (audit_id, revision): a racing twin fails here, and the save is retried.
         session.execute(insert(_REVISIONS), {
             "audit_id": audit.audit_id, "revision": audit.revision, "status": audit.status,
@@ -228,6 +224,7 @@ class AuditService:
             "created_at": actions.now(),
         }).scalar_one()
         self._save_head(session, head, audit, evaluation_id)
+        metrics.findings_once_stored(session, evaluation.findings)
         if audit.completed:
             self._escalate(session, head, audit, evaluation, actor)
         # A first save of an audit that asks for no action has none (its actions can

@@ -22,7 +22,7 @@ import contextvars
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +34,15 @@ PROVIDER_ACTION_METHODS = frozenset({"ListActions", "GetAction", "CompleteAction
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated client: its name (stored with every write) and roles."""
+    """An authenticated client: its name (stored with every write) and roles.
+
+    ``provider_scoped`` belongs to one call (see ``for_call``): it sees and changes
+    provider and placement actions only.
+    """
 
     name: str
     roles: frozenset[str]
-
-    @property
-    def provider_scoped(self) -> bool:
-        """True when its only way into ActionService is provider monitoring."""
-        return "provider-monitoring" in self.roles and not self.roles & {"qa", "reader"}
+    provider_scoped: bool = False
 
 
 LOCAL = Principal("local", frozenset(ROLES))
@@ -77,6 +77,9 @@ def load_clients(path: str | Path) -> Clients:
             raise TokensFileError(f"{path}: client {principal.name!r} is listed twice")
         clients.by_name[principal.name] = principal
         if digest:
+            if digest in clients.by_digest:  # else the token would be the last client listed
+                raise TokensFileError(f"{path}: clients[{index}] ({principal.name!r}) has the same "
+                                      f"token_sha256 as {clients.by_digest[digest].name!r}")
             clients.by_digest[digest] = principal
     return clients
 
@@ -88,7 +91,9 @@ def _client(entry: Any, where: str) -> tuple[Principal, str]:
     if digest and (len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest)):
         raise TokensFileError(f"{where}: token_sha256 must be 64 hex digits")
     roles = entry.get("roles")
-    if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES):
+    # Each role checked on its own: a nested list or mapping is not hashable.
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES
+                                                           for r in roles):
         raise TokensFileError(f"{where}: roles must be a non-empty list of {', '.join(ROLES)}")
     return Principal(entry["name"][:128], frozenset(roles)), digest
 
@@ -132,6 +137,19 @@ class Authenticator:
         """Refuse a method the principal's roles do not open."""
         if not allowed(principal.roles, service, method):
             raise Denied(f"{principal.name} may not call {service}.{method}", unauthenticated=False)
+
+
+def for_call(principal: Principal, service: str, method: str) -> Principal:
+    """The principal as one call sees it: ``provider_scoped`` when provider monitoring
+    is what opens this ActionService method, i.e. its other roles would refuse it.
+
+    Per method, not per client: provider-monitoring + reader reads every action (the
+    reader's right) yet completes only provider and placement actions.
+    """
+    others = principal.roles - {"provider-monitoring"}
+    scoped = (service == "ActionService" and "provider-monitoring" in principal.roles
+              and not allowed(others, service, method))
+    return replace(principal, provider_scoped=scoped)
 
 
 def allowed(roles: frozenset[str], service: str, method: str) -> bool:

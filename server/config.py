@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
@@ -68,7 +69,12 @@ class Settings:
     def is_loopback(self) -> bool:
         """True when the server listens only on a loopback address."""
         host = self.listen.rsplit(":", 1)[0].strip("[]")
-        return host in ("localhost", "::1") or host.startswith("127.")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:  # any other host name ("127.example.org") may resolve anywhere
+            return False
 
 
 def _workers(value: str) -> int:

@@ -254,6 +254,9 @@ class Placement(Base):
     team: Mapped[str] = mapped_column(ID, default="")
     service_area: Mapped[str] = mapped_column(ID, default="")
     checks: Mapped[str] = mapped_column(String(500), default="")  # the checks done, comma-separated
+    # The client whose call set ``end_on``: often not the one that recorded the placement
+    # (that one is on its ``Record``), and every write records its client.
+    ended_by: Mapped[str] = mapped_column(ID, default="")
 
 
 class PlanRating(Base):

@@ -27,7 +27,7 @@ from engine.evaluate import RulesEngine
 from engine.model import Evaluation
 from lenses.v1 import audit_pb2, common_pb2, provider_pb2
 
-from . import actions, convert
+from . import actions, convert, metrics
 from .actions import Actor
 from .db import Action, Inspection, Placement, PlanRating, Provider, Record
 from .errors import Conflict, NotFound
@@ -71,6 +71,7 @@ def _record(session: Session, kind: str, record_id: str, content: str, evaluatio
     )
     session.add(record)
     session.flush()  # primary key (kind, id): a racing twin fails here and is retried
+    metrics.findings_once_stored(session, evaluation.findings)
     return record
 
 
@@ -175,7 +176,7 @@ class ProviderService:
         _lock_provider(session, placement.provider_id)
         stored = _stored(session, "placement", placement.placement_id, _digest(started))
         if stored is not None:
-            self._end(session, placement)
+            self._end(session, placement, actor)
             return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
         _ensure_provider(session, placement.provider_id)
         grade = latest_grade(session, placement.provider_id, placement.start_on)
@@ -187,6 +188,7 @@ class ProviderService:
             team_manager_id=placement.team_manager_id, team=placement.team,
             service_area=placement.service_area,
             checks=",".join(n for n in model.PLACEMENT_CHECKS if getattr(placement.checks, n)),
+            ended_by=actor.client if placement.end_on else "",
         ))
         rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      placement.start_on, actor)
@@ -195,7 +197,7 @@ class ProviderService:
         return _respond(session, record, response, actor.today)  # type: ignore[return-value]
 
     @staticmethod
-    def _end(session: Session, placement: model.Placement) -> None:
+    def _end(session: Session, placement: model.Placement, actor: Actor) -> None:
         # Locked and read afresh: two calls ending it at once see each other (the provider
         # lock already serialises them; this holds even without it).
         row = session.get(Placement, placement.placement_id, with_for_update=True,
@@ -205,7 +207,7 @@ class ProviderService:
             return
         if row.end_on is not None:
             raise Conflict(f"placement {placement.placement_id} already ended on {row.end_on}")
-        row.end_on = placement.end_on
+        row.end_on, row.ended_by = placement.end_on, actor.client
 
     def record_plan_rating(self, session: Session, message: audit_pb2.PlanRating,
                            actor: Actor) -> audit_pb2.RecordPlanRatingResponse:

@@ -23,7 +23,7 @@ from engine.evaluate import RulesEngine
 from engine.model import AREAS, AT_LEAST_GOOD
 from lenses.v1 import review_pb2
 
-from . import actions, convert
+from . import actions, convert, metrics
 from .actions import Actor
 from .db import (
     Action,
@@ -89,6 +89,7 @@ class ReviewService:
             client=actor.client, created_at=actions.now())
         session.add(revision)
         session.flush()  # unique (review_id, revision): a racing twin fails here
+        metrics.findings_once_stored(session, evaluation.findings)
         self._save_head(session, head, review, revision.id)
         self._apply_actions(session, review, evaluation, actor)
         return self._with_actions(session, result, review.review_id, actor.today)
