@@ -43,24 +43,47 @@ def schema_errors(document: Document, schema_name: str) -> list[RulesError]:
     """Every schema violation in ``document``, each with its line."""
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     found = sorted(validator.iter_errors(document.data), key=lambda e: list(e.absolute_path))
-    return [
-        RuleParseError(_describe(error), document.location(tuple(error.absolute_path)))
-        for error in found
-    ]
+    problems: list[RulesError] = []
+    for error in found:
+        telling = _most_telling(error)
+        where = document.location(_problem_path(telling))
+        problems.append(RuleParseError(str(telling.message), where))
+    return problems
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
-    """The most telling message: for ``oneOf`` / ``anyOf``, the problem in the
-    branch that came closest (fewest errors) to matching."""
+def _most_telling(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For ``oneOf`` / ``anyOf``, the problem in the branch that came closest to
+    matching, followed down nested alternatives; the error itself otherwise.
+
+    Closest = fewest alternative-defining keys missing (a branch whose
+    ``required`` key is absent was clearly not meant), then fewest errors. The
+    returned error's own path is used for the line, so a problem deep inside
+    ``when: {all: [...]}`` is reported where it is, not at ``when``."""
     if not error.context:
-        return str(error.message)
+        return error
     branches: dict[object, list[jsonschema.ValidationError]] = {}
     for sub in error.context:
         branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
         branches.setdefault(branch, []).append(sub)
-    closest = min(branches.values(), key=len)
-    best = jsonschema.exceptions.best_match(closest)
-    return _describe(best) if best is not None else str(error.message)
+    closest = min(branches.values(),
+                  key=lambda subs: (sum(s.validator == "required" for s in subs), len(subs)))
+    # An unexpected key says more than the "too many properties" it also causes.
+    unexpected = [s for s in closest if s.validator == "additionalProperties"]
+    best = unexpected[0] if unexpected else jsonschema.exceptions.best_match(closest)
+    return _most_telling(best) if best is not None else error
+
+
+def _problem_path(error: jsonschema.ValidationError) -> PathKey:
+    """Where ``error`` is in the document; for an unexpected key, the key itself
+    (the enclosing mapping may start many lines earlier)."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict) \
+            and isinstance(error.schema, dict):
+        known = error.schema.get("properties", {})
+        unexpected = [key for key in error.instance if key not in known]
+        if unexpected:
+            return (*path, unexpected[0])
+    return path
 
 
 def rule_files(directory: Path) -> list[Path]:
@@ -92,7 +115,8 @@ def load_ruleset(directory: str | Path) -> Ruleset:
             rules.append(_build_rule(document, params))
         except RulesError as exc:
             errors.append(exc)
-    errors += _duplicate_ids(rules)
+    id_lines = {d.file: d.lines.get(("id",), 1) for d in rule_docs if d is not None}
+    errors += _duplicate_ids(rules, id_lines)
     if errors:
         raise RuleParseErrors(errors)
     catalogue, titles = _catalogue(catalogue_doc.data)
@@ -128,14 +152,16 @@ def _rule_order(rule_id: str) -> tuple[int, str]:
     return (prefixes.index(prefix) if prefix in prefixes else len(prefixes), rule_id)
 
 
-def _duplicate_ids(rules: list[Rule]) -> list[RulesError]:
+def _duplicate_ids(rules: list[Rule], id_lines: Mapping[str, int]) -> list[RulesError]:
+    """A rule id defined twice, reported at the second file's ``id:`` line
+    (``id_lines``: file -> line), which is not always the first line."""
     seen: dict[str, str] = {}
     errors: list[RulesError] = []
     for rule in rules:
         if rule.rule_id in seen:
             errors.append(RuleCompileError(
                 f"rule id {rule.rule_id} is also defined in {seen[rule.rule_id]}",
-                Location(rule.source, 1),
+                Location(rule.source, id_lines.get(rule.source, 1)),
             ))
         seen[rule.rule_id] = rule.source
     return errors

@@ -75,7 +75,7 @@ def _build(node: yaml.Node, path: PathKey, document: Document) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key = _key(key_node, document)
             if key in result:
                 raise RuleParseError(
                     f"duplicate key {key!r}", Location(document.file, key_node.start_mark.line + 1)
@@ -88,7 +88,14 @@ def _build(node: yaml.Node, path: PathKey, document: Document) -> Any:
     return _scalar(node)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _key(node: yaml.Node, document: Document) -> Any:
+    """A mapping key, which must be a plain value; the error names file and line
+    like every other problem ``lenses check`` reports."""
     if not isinstance(node, yaml.ScalarNode):
-        raise RuleParseError("mapping keys must be plain values")
+        raise RuleParseError("mapping keys must be plain values",
+                             Location(document.file, node.start_mark.line + 1))
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)

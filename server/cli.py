@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
-from engine import RulesEngine, RulesError
+from engine import InputError, RulesEngine, RulesError
 from engine.evaluate import Evaluation
 from engine.loader import load_ruleset
 
@@ -131,12 +132,24 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     as_of = args.as_of or date.today()
     for path in args.files:
         kind, _message, record = inputs.read_request(path)
-        evaluation, response = evaluate_record(engine, kind, record, history, as_of)
+        evaluation, response = _evaluate_file(engine, path, kind, record, history, as_of)
         if args.format == "json":
             out.write(json_format.MessageToJson(response, indent=None, sort_keys=True) + "\n")
         else:
             out.write(text_report(path, kind, record, evaluation))
     return 0
+
+
+def _evaluate_file(engine: RulesEngine, path: Path, kind: str, record: object,
+                   history: inputs.History, as_of: date) -> tuple[Evaluation, Message]:
+    """:func:`evaluate_record`, with an input the engine refuses (a review area
+    not in the catalogue, or judged twice) reported as a problem of ``path``:
+    it is the file that is wrong, not the rules, and with several files the
+    user must know which one."""
+    try:
+        return evaluate_record(engine, kind, record, history, as_of)
+    except InputError as exc:
+        raise inputs.InputFileError(f"{path}: invalid {kind}: {exc}") from exc
 
 
 def text_report(path: Path, kind: str, record: object, evaluation: Evaluation) -> str:
@@ -329,7 +342,11 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     renderers = {"text": report.render_text, "json": report.render_json, "csv": report.render_csv}
     out.write(renderers[args.format](data))
     if args.html:
-        args.html.write_text(report.render_html(data), encoding="utf-8")
+        try:
+            args.html.write_text(report.render_html(data), encoding="utf-8")
+        except OSError as exc:  # a missing folder or no permission: say so, no traceback
+            print(f"lenses: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"lenses: wrote {args.html}", file=sys.stderr)
     return 0
 

@@ -102,6 +102,10 @@ def history_from_data(data: Any, where: str) -> History:
     if not isinstance(data, Mapping) or set(data) - {"audits", "inspections", "placements"}:
         raise InputFileError(f"{where}: expected {{\"audits\": […], \"inspections\": […], "
                              "\"placements\": […]}")
+    for group, items in data.items():
+        # A number or null here would otherwise end in a TypeError traceback.
+        if not isinstance(items, list):
+            raise InputFileError(f"{where}: \"{group}\" must be a list of records")
     history = History()
     for i, item in enumerate(data.get("audits", [])):
         message = parse_message({"audit": item}, audit_pb2.SubmitAuditRequest, f"{where} audits[{i}]")

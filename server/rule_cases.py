@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -255,14 +255,16 @@ def _compare(want: Mapping[str, Any], evaluation: model.Evaluation) -> list[str]
     for expected in want.get("findings", []):
         spec = {"rule_id": expected} if isinstance(expected, str) else expected
         if not any(_finding_matches(spec, f) for f in evaluation.findings):
-            problems.append(f"expected finding {_show(spec)}; findings were {_findings(evaluation)}")
+            problems.append(f"expected finding {_show(spec)}; findings were {_findings(evaluation)}"
+                            + _nearest_finding(spec, evaluation.findings))
     for rule_id in want.get("absent", []):
         if rule_id in fired or rule_id in acted:
             problems.append(f"expected no {rule_id}, but it fired: {_findings(evaluation)} "
                             f"actions {_actions(evaluation)}")
     for expected in want.get("actions", []):
         if not any(_action_matches(expected, a) for a in evaluation.actions):
-            problems.append(f"expected action {_show(expected)}; actions were {_actions(evaluation)}")
+            problems.append(f"expected action {_show(expected)}; actions were {_actions(evaluation)}"
+                            + _nearest_action(expected, evaluation.actions))
     if want.get("no_actions") and evaluation.actions:
         problems.append(f"expected no actions; got {_actions(evaluation)}")
     if "ready_to_complete" in want and evaluation.ready_to_complete != want["ready_to_complete"]:
@@ -272,18 +274,52 @@ def _compare(want: Mapping[str, Any], evaluation: model.Evaluation) -> list[str]
 
 
 def _finding_matches(spec: Mapping[str, Any], finding: model.Finding) -> bool:
-    if finding.rule_id != spec["rule_id"]:
-        return False
-    if "area" in spec and finding.area != str(spec["area"]).removeprefix("AREA_"):
-        return False
-    if "severity" in spec and finding.severity != spec["severity"]:
-        return False
-    return all(finding.because.get(k) == str(v) for k, v in spec.get("because", {}).items())
+    return not _finding_differences(spec, finding)
+
+
+def _finding_differences(spec: Mapping[str, Any], finding: model.Finding) -> list[str]:
+    """Each thing ``spec`` asks for that ``finding`` does not have, as "what got (expected)"."""
+    pairs: list[tuple[str, Any, Any]] = [("rule_id", spec["rule_id"], finding.rule_id)]
+    if "area" in spec:
+        pairs.append(("area", str(spec["area"]).removeprefix("AREA_"), finding.area))
+    if "severity" in spec:
+        pairs.append(("severity", spec["severity"], finding.severity))
+    pairs += [(f"because.{k}", str(v), finding.because.get(k))
+              for k, v in spec.get("because", {}).items()]
+    return [f"{name} {got!r} (expected {wanted!r})" for name, wanted, got in pairs if got != wanted]
+
+
+def _nearest_finding(spec: Mapping[str, Any], findings: Sequence[model.Finding]) -> str:
+    """The difference to the closest finding of the expected rule, if that rule fired:
+    "findings were [GC-06]" alone does not say why the expected one did not match."""
+    same_rule = [f for f in findings if f.rule_id == spec["rule_id"]]
+    if not same_rule:
+        return ""
+    differences = min((_finding_differences(spec, f) for f in same_rule), key=len)
+    return f"; the nearest {spec['rule_id']} finding has " + ", ".join(differences)
 
 
 def _action_matches(spec: Mapping[str, Any], action: model.ActionIntent) -> bool:
+    return not _action_differences(spec, action)
+
+
+def _action_differences(spec: Mapping[str, Any], action: model.ActionIntent) -> list[str]:
+    """Each key of ``spec`` whose value ``action`` does not have, as "key got (expected)"."""
     values = {k: _text(v) for k, v in dataclasses.asdict(action).items()}
-    return all(values.get(k) == _text(v) for k, v in spec.items())
+    return [f"{k} {values.get(k)!r} (expected {_text(v)!r})"
+            for k, v in spec.items() if values.get(k) != _text(v)]
+
+
+def _nearest_action(spec: Mapping[str, Any], actions: Sequence[model.ActionIntent]) -> str:
+    """The difference to the closest action of the expected rule and kind, if there is one
+    (a wrong detail or owner is otherwise invisible in the one-line action list)."""
+    candidates = [a for a in actions
+                  if all(_text(getattr(a, key)) == _text(spec[key])
+                         for key in ("rule_id", "kind") if key in spec)]
+    if not candidates:
+        return ""
+    differences = min((_action_differences(spec, a) for a in candidates), key=len)
+    return "; the nearest such action has " + ", ".join(differences)
 
 
 def _text(value: Any) -> str:
