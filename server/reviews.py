@@ -79,7 +79,8 @@ class ReviewService:
         evaluation = self.engine.evaluate_review(data)
         score = convert.review_score_to_proto(review, evaluation, [])
         if dry_run:
-            score.actions.extend(convert.intent_to_proto(i, evaluation.ruleset_version)
+            # ``overdue`` as of today, as a save would show them (api.md: "else today").
+            score.actions.extend(convert.intent_to_proto(i, evaluation.ruleset_version, actor.today)
                                  for i in evaluation.actions)
             return score
         result = json_format.MessageToJson(score, indent=None)

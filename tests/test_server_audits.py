@@ -141,6 +141,16 @@ def test_a_dry_run_stores_nothing(client: Client) -> None:
     assert list(listed.actions) == []
 
 
+def test_a_dry_run_shows_a_new_action_overdue_as_a_save_would(client: Client) -> None:
+    """api.md: ``overdue`` is as of the request's ``as_of``, else today; a dry run
+    has no ``as_of``, so an action it proposes that is already past due is overdue."""
+    message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (proposed,) = corrective(client.audits.EvaluateAudit(audit_pb2.EvaluateAuditRequest(audit=message)))
+    assert proposed.due_on == "2026-02-28" and proposed.overdue
+    (saved,) = corrective(submit(client, message))
+    assert saved.overdue == proposed.overdue
+
+
 def test_a_dry_run_shows_the_open_actions_a_save_would_keep_as_stored(client: Client) -> None:
     message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
     (stored,) = corrective(submit(client, message))

@@ -59,6 +59,17 @@ def test_score_review_is_a_dry_run(client: Client, stub: review_pb2_grpc.ReviewS
     assert list(listed.actions) == []
 
 
+def test_score_review_shows_a_past_due_action_overdue_as_a_save_would(
+        stub: review_pb2_grpc.ReviewServiceStub) -> None:
+    """api.md: ``overdue`` is as of today when a request has no ``as_of``."""
+    message = review(unique("SA"))
+    message.judgements[1].actions[0].due_on = "2020-01-31"
+    (proposed,) = stub.ScoreReview(review_pb2.ScoreReviewRequest(review=message)).actions
+    assert proposed.overdue
+    (saved,) = stub.SubmitReview(review_pb2.SubmitReviewRequest(review=message)).actions
+    assert saved.overdue == proposed.overdue
+
+
 def test_submit_review_tracks_actions_without_duplicates(stub: review_pb2_grpc.ReviewServiceStub) -> None:
     message = review(unique("SA"))
     first = stub.SubmitReview(review_pb2.SubmitReviewRequest(review=message))
