@@ -8,6 +8,7 @@ Handlers raise these (or let engine/convert/database errors through);
 from __future__ import annotations
 
 import logging
+import traceback
 
 import grpc
 from google.protobuf import any_pb2
@@ -81,8 +82,31 @@ def to_status(error: BaseException, request_id: str) -> tuple[grpc.StatusCode, s
     if isinstance(error, EvaluationError):
         log.error("evaluation failed (request %s): %s", request_id, error.message)
         return grpc.StatusCode.UNAVAILABLE, "the rules engine failed; retry", None
-    log.exception("internal error (request %s)", request_id, exc_info=error)
+    if isinstance(error, DBAPIError):
+        # Its stack, and what the database said in names and codes only.
+        log.error("internal error (request %s): %s\n%s", request_id, database_error(error),
+                  "".join(traceback.format_tb(error.__traceback__)).rstrip())
+    else:
+        log.exception("internal error (request %s)", request_id, exc_info=error)
     return grpc.StatusCode.INTERNAL, f"internal error (request {request_id})", None
+
+
+def database_error(error: DBAPIError) -> str:
+    """A database error as a log may show it: its kind, code, the names involved and the
+    statement (placeholders only). Never the database's own message: PostgreSQL's
+    quotes the values written ("Failing row contains (…)", "Key (…)=(…)"), and a
+    value may be narrative text (operations.md: logs never contain it)."""
+    cause = error.orig
+    parts = [type(cause).__name__]
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "sqlite_errorname", None)
+    if code:
+        parts.append(str(code))
+    diagnostics = getattr(cause, "diag", None)  # psycopg: the names, without values
+    for name in ("table_name", "column_name", "constraint_name"):
+        value = getattr(diagnostics, name, None) if diagnostics is not None else None
+        if value:
+            parts.append(f"{name.removesuffix('_name')}={value}")
+    return f"{type(error).__name__} ({' '.join(parts)}) in {' '.join(str(error.statement).split())}"
 
 
 def _store_unavailable(error: DBAPIError) -> bool:

@@ -81,16 +81,20 @@ def _forget_after_commit(session: Session) -> None:
 
 
 def make_engine(url: str, for_writes: bool = True) -> Engine:
-    """An SQLAlchemy engine for ``url`` with the settings each backend needs."""
+    """An SQLAlchemy engine for ``url`` with the settings each backend needs.
+
+    ``hide_parameters``: a database error's text (logged with an internal error)
+    would otherwise carry the statement's values, such as a stored record with
+    narrative text (operations.md: logs never contain it)."""
     if url.startswith("sqlite"):
         ensure_sqlite_folder(url)
         # As many pooled connections as request threads: a connection opened beyond the
         # pool is closed after one use, and a new one re-reads the schema and pragmas.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=20, max_overflow=10)
+                               pool_size=20, max_overflow=10, hide_parameters=True)
         _sqlite_transactions(engine, "BEGIN IMMEDIATE" if for_writes else "BEGIN")
         return engine
-    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_transactions(engine: Engine, begin: str) -> None:

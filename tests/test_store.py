@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import grpc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import RulesEngine
@@ -18,11 +21,35 @@ from server import actions
 from server.actions import Actor
 from server.audits import AuditService, _contribution
 from server.db import Action, AreaDay, AuditHead, AuditorDay, SweepRun
-from server.errors import Conflict, NotFound, StaleRevision
+from server.errors import Conflict, NotFound, StaleRevision, to_status
 from server.store import Store
 from tests.conftest import BACKENDS, RULES
 from tests.server_harness import fresh_database
 from tests.test_history_queries import _random_audit
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_internal_database_error_is_logged_without_the_values_written(
+        backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An unexpected database error is logged for the operators, with what names the
+    problem, but never the values written: a record may hold narrative text.
+    (PostgreSQL's own message quotes the failing row; SQLAlchemy's adds the parameters.)"""
+    marker = "narrative-MARKER-1234"
+    with fresh_database(backend, tmp_path) as url:
+        store = Store(url)
+        try:
+            # ``ran_at`` left out: a NOT NULL violation, whose message shows the row.
+            with pytest.raises(IntegrityError) as raised:
+                store.run(lambda session: session.execute(
+                    insert(SweepRun), {"as_of": date(2026, 1, 1), "client": marker}))
+            with caplog.at_level(logging.ERROR, logger="lenses.errors"):
+                code, message, _ = to_status(raised.value, "req-1")
+        finally:
+            store.close()
+    assert code == grpc.StatusCode.INTERNAL and marker not in message
+    (logged,) = [r.getMessage() for r in caplog.records if r.name == "lenses.errors"]
+    assert "req-1" in logged and "IntegrityError" in logged and "sweep_runs" in logged
+    assert marker not in logged and marker not in caplog.text
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
