@@ -61,6 +61,7 @@ log = logging.getLogger("lenses.server")
 calls_log = logging.getLogger("lenses.calls")
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("lenses_request_id", default="-")
 WORKER_THREADS = 16
+ORPHAN_CHECK_SECONDS = 1.0
 DEADLINE_SLACK = 0.05  # seconds: a call cancelled this close to its deadline timed out
 T = TypeVar("T")
 SERVICES = (
@@ -496,8 +497,20 @@ def _required_date(value: str, name: str) -> date:
     return day
 
 
-async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
-    """Run the server until SIGTERM or SIGINT, then drain in-flight calls."""
+async def _stop_when_orphaned(supervisor_pid: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once this worker's supervisor is gone (killed with SIGKILL, say,
+    so it could not stop its workers): a worker left behind would go on serving
+    the shared port with old settings and rules beside a new supervisor's workers."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(ORPHAN_CHECK_SECONDS)
+    log.error("the supervisor (pid %d) is gone: stopping", supervisor_pid)
+    stop.set()
+
+
+async def serve(settings: Settings, ready: Callable[[str], None] | None = None,
+                supervisor_pid: int | None = None) -> None:
+    """Run the server until SIGTERM or SIGINT (or, with ``supervisor_pid``, until that
+    supervisor is gone), then drain in-flight calls."""
     check_startup(settings)  # again in each worker: one started later checks for itself
     app = Lenses(settings)
     # Handlers wait on the database in threads; more threads than the default
@@ -541,10 +554,13 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    orphaned = (asyncio.create_task(_stop_when_orphaned(supervisor_pid, stop))
+                if supervisor_pid is not None else None)
     await stop.wait()
     log.info("shutting down: finishing in-flight calls")
-    if sweeper is not None:
-        sweeper.cancel()
+    for task in (sweeper, orphaned):
+        if task is not None:
+            task.cancel()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=10)
     app.store.close()

@@ -4,7 +4,9 @@ is forwarded so every worker drains its in-flight calls. Metrics of all workers
 are served here on LENSES_METRICS_LISTEN.
 
 A worker is a separate Python process (``python -m server.worker``): nothing
-gRPC is started in this process before the workers exist.
+gRPC is started in this process before the workers exist. A worker that keeps
+dying (the database is down, the rules folder broke) is restarted ever more
+slowly, not in a tight loop; a worker whose supervisor is gone stops by itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ from .config import Settings
 log = logging.getLogger("lenses.supervisor")
 READY = "lenses: worker serving on "
 GRACE = 15.0
+TICK = 0.2  # seconds between checks on the workers
+MAX_RESTART_DELAY = 10.0
+STABLE_AFTER = 30.0  # seconds: a worker that ran this long died for a new reason
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """How long to wait before replacing a worker that has died ``quick_deaths``
+    times in a row within ``STABLE_AFTER`` of its start: the first at once (a
+    crash mid-load), then doubling up to ``MAX_RESTART_DELAY`` (a worker that
+    cannot start would otherwise be restarted five times a second, forever)."""
+    if quick_deaths <= 1:
+        return 0.0
+    return min(MAX_RESTART_DELAY, TICK * 2 ** (quick_deaths - 2))
 
 
 @dataclass
@@ -36,6 +51,9 @@ class Worker:
     index: int
     process: subprocess.Popen[str]
     ready: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    quick_deaths: int = 0  # deaths in a row, each within STABLE_AFTER of a start
+    restart_at: float | None = None  # once it has died: when to start its replacement
 
 
 def _free_port(host: str) -> int:
@@ -56,17 +74,19 @@ class Supervisor:
         self.port = int(port) if port != "0" else _free_port(host)
         self.metrics_dir = tempfile.mkdtemp(prefix="lenses-metrics-")
         self.workers: list[Worker] = []
-        self.stopping = False
+        self.stopping = threading.Event()
+        self.command = [sys.executable, "-m", "server.worker"]
 
     def _environment(self, index: int) -> dict[str, str]:
         # Every setting, flags included: a worker reads its settings from the environment.
         return {**os.environ, **self.settings.to_env(), "LENSES_LISTEN": f"{self.host}:{self.port}",
-                "LENSES_WORKER_INDEX": str(index), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
+                "LENSES_WORKER_INDEX": str(index), "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+                "LENSES_SUPERVISOR_PID": str(os.getpid())}
 
-    def _spawn(self, index: int) -> Worker:
-        process = subprocess.Popen([sys.executable, "-m", "server.worker"], stdout=subprocess.PIPE,
-                                   text=True, env=self._environment(index))
-        worker = Worker(index, process)
+    def _spawn(self, index: int, quick_deaths: int = 0) -> Worker:
+        process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True,
+                                   env=self._environment(index))
+        worker = Worker(index, process, quick_deaths=quick_deaths)
         threading.Thread(target=self._follow, args=(worker,), daemon=True).start()
         return worker
 
@@ -83,7 +103,7 @@ class Supervisor:
         self.workers = [self._spawn(i) for i in range(self.settings.workers)]
         for worker in self.workers:
             while not worker.ready.wait(0.1):
-                if worker.process.poll() is not None:
+                if worker.process.poll() is not None or self.stopping.is_set():
                     self.stop()
                     return False
         try:
@@ -108,25 +128,42 @@ class Supervisor:
         log.info("metrics on http://%s/metrics", self.settings.metrics_listen)
 
     def watch(self) -> None:
-        """Replace workers that die, until asked to stop."""
-        while not self.stopping:
+        """Replace workers that die (see ``restart_delay``), until asked to stop."""
+        while not self.stopping.is_set():
+            now = time.monotonic()
             for slot, worker in enumerate(self.workers):
                 code = worker.process.poll()
-                if code is not None and not self.stopping:
-                    log.error("worker %d (pid %d) exited with %s; starting another", worker.index,
-                              worker.process.pid, code)
-                    self._forget(worker.process.pid)
-                    self.workers[slot] = self._spawn(worker.index)
-            time.sleep(0.2)
+                if code is None:
+                    continue
+                if worker.restart_at is None:
+                    worker.restart_at = self._died(worker, code, now)
+                if now >= worker.restart_at and not self.stopping.is_set():
+                    self.workers[slot] = self._spawn(worker.index, worker.quick_deaths)
+            self.stopping.wait(TICK)
+
+    def _died(self, worker: Worker, code: int, now: float) -> float:
+        """Note a worker's death; when to start its replacement."""
+        quick = now - worker.started < STABLE_AFTER
+        worker.quick_deaths = worker.quick_deaths + 1 if quick else 1
+        delay = restart_delay(worker.quick_deaths)
+        log.error("worker %d (pid %d) exited with %s; starting another in %.1f s", worker.index,
+                  worker.process.pid, code, delay)
+        self._forget(worker.process.pid)
+        return now + delay
 
     def _forget(self, pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid, path=self.metrics_dir)
 
-    def stop(self, *_: object) -> None:
+    def request_stop(self, *_: object) -> None:
+        """The signal handler: only asks. ``watch`` returns and ``run`` then stops the
+        workers, so none can be started after the others were told to stop."""
+        self.stopping.set()
+
+    def stop(self) -> None:
         """Forward SIGTERM; give the workers GRACE seconds to drain, then kill."""
-        self.stopping = True
+        self.stopping.set()
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)
@@ -141,12 +178,13 @@ class Supervisor:
 def run(settings: Settings, out: TextIO) -> int:
     """``lenses serve``: supervise the workers until SIGTERM or SIGINT."""
     supervisor = Supervisor(settings, out)
-    signal.signal(signal.SIGTERM, supervisor.stop)
-    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
     try:
         if not supervisor.start():
             return 2
         supervisor.watch()
+        supervisor.stop()
         return 0
     finally:
         shutil.rmtree(supervisor.metrics_dir, ignore_errors=True)

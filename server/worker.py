@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from .app import StartupError, serve
@@ -20,8 +21,10 @@ def main() -> int:
         sys.stdout.write(f"{READY}{address}\n")
         sys.stdout.flush()
 
+    # Given by the supervisor: a worker stops once it is gone.
+    supervisor = os.environ.get("LENSES_SUPERVISOR_PID")
     try:
-        asyncio.run(serve(settings, ready))
+        asyncio.run(serve(settings, ready, int(supervisor) if supervisor else None))
     except StartupError as exc:
         print(f"lenses: {exc}", file=sys.stderr)
         return 2

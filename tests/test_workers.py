@@ -134,3 +134,69 @@ def test_findings_are_counted_once_per_saved_revision(backend: str, tmp_path: Pa
     counted = sum(float(line.rsplit(" ", 1)[1]) for line in scraped.splitlines()
                   if line.startswith("lenses_findings_total{"))
     assert counted == findings, (counted, findings)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its new parent to reap it has ended)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """A supervisor killed with SIGKILL cannot stop its workers: they notice and stop,
+    rather than serve the shared port beside the next supervisor's workers."""
+    with fresh_database("sqlite", tmp_path) as url, running_server(
+            url, log_path=tmp_path / "server.log", LENSES_WORKERS="2") as server:
+        workers = children(server.process.pid)
+        assert len(workers) == 2
+        os.kill(server.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.2)
+        left = [pid for pid in workers if _alive(pid)]
+        for pid in left:  # clean up after a failure
+            os.kill(pid, signal.SIGKILL)
+    assert left == []
+    assert "the supervisor (pid" in (tmp_path / "server.log").read_text()
+
+
+def test_restart_delay_grows_for_a_worker_that_keeps_dying() -> None:
+    from server.supervisor import MAX_RESTART_DELAY, restart_delay
+
+    delays = [restart_delay(n) for n in range(1, 12)]
+    assert delays[0] == 0  # a worker that died once (a crash mid-load) is replaced at once
+    assert all(a < b for a, b in zip(delays[1:], delays[2:7], strict=False))
+    assert delays[-1] == MAX_RESTART_DELAY
+
+
+def test_a_worker_that_cannot_start_is_not_restarted_in_a_tight_loop(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Workers that die at once (as when the database is down) are replaced ever more
+    slowly: over 3 s, a handful of restarts rather than one every check (15)."""
+    import logging
+    import shutil
+    import sys
+    import threading
+
+    from server.config import Settings
+    from server.supervisor import Supervisor
+
+    supervisor = Supervisor(Settings(listen="127.0.0.1:0", workers=1), sys.stdout)
+    supervisor.command = [sys.executable, "-c", "raise SystemExit(3)"]
+    try:
+        with caplog.at_level(logging.ERROR, logger="lenses.supervisor"):
+            supervisor.workers = [supervisor._spawn(0)]
+            watching = threading.Thread(target=supervisor.watch)
+            watching.start()
+            time.sleep(3)
+            supervisor.request_stop()
+            watching.join(10)
+        supervisor.stop()
+    finally:
+        shutil.rmtree(supervisor.metrics_dir, ignore_errors=True)
+    deaths = [r.getMessage() for r in caplog.records if "exited with 3" in r.getMessage()]
+    assert 2 <= len(deaths) <= 7, deaths
+    assert not watching.is_alive()
