@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--rules", help="rules folder")
     evaluate.add_argument("--history", type=Path, help="earlier records for the history rules")
     evaluate.add_argument("--format", choices=("text", "json"), default="text")
-    evaluate.add_argument("--as-of", type=date.fromisoformat,
+    evaluate.add_argument("--as-of", type=_date_flag,
                           help="date that sets 'overdue' on actions (default: today)")
 
     test = commands.add_parser("test", help="run the rule test cases of a rules folder")
@@ -74,14 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--database-url", help="$LENSES_DATABASE_URL")
     replay = commands.add_parser("replay", help="what another rules folder would change (writes nothing)")
     replay.add_argument("--rules", required=True, help="the rules folder to try")
-    replay.add_argument("--since", type=date.fromisoformat, help="only audits completed from this date")
+    replay.add_argument("--since", type=_date_flag, help="only audits completed from this date")
     replay.add_argument("--database-url", help="$LENSES_DATABASE_URL")
     demo = commands.add_parser("demo-data", help="fill a database with pseudonymous demo data")
     demo.add_argument("--month", required=True, help="YYYY-MM: the month the data leads up to")
     demo.add_argument("--database-url", help="$LENSES_DATABASE_URL")
     demo.add_argument("--rules", help="rules folder")
     sweep = commands.add_parser("sweep", help="run the escalation sweep once")
-    sweep.add_argument("--as-of", type=date.fromisoformat, required=True)
+    sweep.add_argument("--as-of", type=_date_flag, required=True)
     _server_flags(sweep)
     return parser
 
@@ -100,6 +100,16 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-listen", help="$LENSES_METRICS_LISTEN: host:port for /metrics")
 
 
+def _date_flag(value: str) -> date:
+    """A date flag read as the API reads dates: exactly YYYY-MM-DD, in the supported
+    range (``date.fromisoformat`` alone also takes 20260101 and week dates)."""
+    check = convert.Checker()
+    day = check.date("date", value, required=True)
+    if day is None:
+        raise argparse.ArgumentTypeError(check.violations[0].description)
+    return day
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lenses`` command."""
     args = _parser().parse_args(argv)
@@ -108,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "report": cmd_report, "demo-data": cmd_demo_data, "replay": cmd_replay}
     try:
         return handlers[args.command](args, sys.stdout)
+    except BrokenPipeError:
+        # The reader went away (``lenses eval … | head``): no traceback, and stdout now
+        # points at /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except RulesError as exc:
         print(f"lenses: rules error:\n{exc}", file=sys.stderr)
         return 2

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from server.migrate import upgrade
 from tests.conftest import EXAMPLES, RULES
+from tests.server_harness import LENSES
 from tests.test_cli import BELOW_GOOD, lenses
 
 
@@ -160,3 +162,33 @@ def test_report_html_to_a_path_that_cannot_be_written_is_a_clear_error(
     assert result.returncode == 2
     _no_traceback(result)
     assert f"lenses: cannot write {target}: No such file or directory" in result.stderr
+
+
+# ------------------------------------------------------------ flags, pipes
+
+
+@pytest.mark.parametrize("args", [
+    ("sweep", "--as-of", "20260101"),
+    ("replay", "--rules", str(RULES), "--since", "2026-W01-1"),
+    ("eval", "--as-of", "2026-02-30", str(BELOW_GOOD)),
+])
+def test_date_flags_are_read_as_the_api_reads_dates(args: tuple[str, ...]) -> None:
+    """Exactly YYYY-MM-DD, a real day: Python's ``fromisoformat`` alone also takes
+    20260101 and week dates, which the API refuses."""
+    result = lenses(*args)
+    assert result.returncode == 2
+    assert "YYYY-MM-DD" in result.stderr
+    _no_traceback(result)
+
+
+def test_output_cut_short_by_its_reader_ends_quietly() -> None:
+    """``lenses eval … | head``: the reader goes away; no traceback."""
+    process = subprocess.Popen(
+        [str(LENSES), "eval", "--format", "json", *[str(BELOW_GOOD)] * 400],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(10)
+    process.stdout.close()  # as ``head`` does once it has its lines
+    errors = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
