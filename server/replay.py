@@ -68,10 +68,10 @@ def _outcome(engine: RulesEngine, service: AuditService, session: Session, audit
     outcome: Outcome = {}
     for f in evaluation.findings:
         key = (f.rule_id, f"finding {f.area or ''}".strip())
-        outcome.setdefault(key, []).append((f.severity, f.message))
+        outcome.setdefault(key, []).append((f.severity or "", f.message))
     for a in evaluation.actions:
         outcome.setdefault((a.rule_id, f"action {a.kind}"), []).append(
-            (a.owner_role, a.owner_id, a.due_on.isoformat(), a.subject_id, a.detail))
+            (a.owner_role or "", a.owner_id, a.due_on.isoformat(), a.subject_id, a.detail))
     return {key: sorted(said) for key, said in outcome.items()}
 
 
