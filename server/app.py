@@ -374,7 +374,7 @@ async def _admit(request: Any, context: grpc.aio.ServicerContext, authenticator:
     """Authenticate and authorise the call, then check the request decoded."""
     REQUEST_ID.set(uuid.uuid4().hex[:12])
     try:
-        principal = authenticator.principal(dict(context.invocation_metadata() or ()),
+        principal = authenticator.principal(tuple(context.invocation_metadata() or ()),
                                             _certificate_name(context))
         authenticator.check(principal, service, method)
     except auth.Denied as denied:

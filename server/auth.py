@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -117,11 +117,14 @@ class Authenticator:
     def __init__(self, clients: Clients | None) -> None:
         self.clients = clients
 
-    def principal(self, metadata: Mapping[str, str], certificate_name: str | None) -> Principal:
+    def principal(self, metadata: Sequence[tuple[str, Any]], certificate_name: str | None) -> Principal:
         """The caller, from its bearer token or its client certificate."""
         if self.clients is None:
             return LOCAL  # only reachable on loopback (checked at start-up)
-        header = metadata.get("authorization", "")
+        headers = [value for key, value in metadata if key == "authorization"]
+        if len(headers) > 1:  # which one would count is a guess; a proxy may have added one
+            raise Denied("more than one authorization header", unauthenticated=True)
+        header = str(headers[0]) if headers else ""
         if header.lower().startswith("bearer "):
             wanted = digest(header[7:].strip())
             for known, principal in self.clients.by_digest.items():

@@ -185,3 +185,15 @@ def test_health_and_reflection_need_no_token(secured: Any) -> None:
         answers = list(stub.ServerReflectionInfo(iter([request]), timeout=30))
         names = {s.name for s in answers[0].list_services_response.service}
         assert "lenses.v1.AuditService" in names
+
+
+def test_two_authorization_headers_are_refused(secured: Any) -> None:
+    """Which of two tokens would count is a guess (a proxy may have added one): the
+    call is refused, whichever order they come in."""
+    with grpc.insecure_channel(secured.address) as channel:
+        client = Client(channel)
+        request = action_pb2.ListActionsRequest(filter=K.ActionFilter(service_area=unique("SA")))
+        assert client.actions.ListActions(request, metadata=_as("qa-client"), timeout=30) is not None
+        for pair in ((_as("qa-client") + _as("monitor")), (_as("monitor") + _as("qa-client"))):
+            assert error_code(lambda p=pair: client.actions.ListActions(request, metadata=p, timeout=30)) == (
+                grpc.StatusCode.UNAUTHENTICATED)
