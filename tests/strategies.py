@@ -5,6 +5,11 @@ Each strategy leans towards the values where a rule flips: word counts around
 around 5 / 10 and a 30-point gap, 0..4 concern cases, audit shares around
 0.7, due dates a day or two either side of the sweep date, panels around six
 months back, and dates on weekends, bank holidays and month ends.
+
+Speed: hypothesis validates every strategy object the first time it is drawn
+from, so the parts drawn many times per input (twelve areas, twenty review
+judgements, lists of cases and actions) are plain functions of ``draw`` over
+strategies built once, not strategies built anew for each item.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from hypothesis import strategies as st
@@ -47,6 +53,7 @@ from engine.model import (
 )
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+T = TypeVar("T")
 
 
 def _catalogue_pairs() -> tuple[tuple[str, str], ...]:
@@ -75,9 +82,17 @@ BELOW_GOOD = "DOES_NOT_MEET_GOOD"
 OPPOSITE = {"EXCEEDS_GOOD": BELOW_GOOD, BELOW_GOOD: "EXCEEDS_GOOD"}
 
 
+_DAYS = st.one_of(st.sampled_from(SPECIAL_DAYS), st.dates(date(2024, 1, 1), date(2027, 12, 31)))
+
+
 def days() -> st.SearchStrategy[date]:
     """Any day in 2024..2027, often a special one."""
-    return st.one_of(st.sampled_from(SPECIAL_DAYS), st.dates(date(2024, 1, 1), date(2027, 12, 31)))
+    return _DAYS
+
+
+def pick(draw: st.DrawFn, options: Sequence[T]) -> T:
+    """One of ``options`` (as ``sampled_from``, without a new strategy per call)."""
+    return options[draw(st.integers(0, len(options) - 1))]  # st.integers is cached
 
 
 def near(day: date, spread: int) -> st.SearchStrategy[date]:
@@ -88,6 +103,11 @@ def near(day: date, spread: int) -> st.SearchStrategy[date]:
 def after(day: date, low: int, high: int) -> st.SearchStrategy[date]:
     """A day ``low``..``high`` days after ``day``."""
     return st.integers(low, high).map(lambda n: day + timedelta(days=n))
+
+
+def days_after(draw: st.DrawFn, day: date, low: int, high: int) -> date:
+    """As ``draw(after(day, low, high))``, without a new strategy per call."""
+    return day + timedelta(days=draw(st.integers(low, high)))
 
 
 def _words(count: int) -> str:
@@ -103,6 +123,7 @@ TEXT = st.one_of(
     st.integers(245, 255).map(_words),
 )
 REASON = st.sampled_from(("", "  ", "not looked after"))
+RISK_TYPE_LISTS = st.lists(st.sampled_from(RISK_TYPES), unique=True, max_size=3)
 
 # The grades an audit's areas are drawn from: any mix, any mix with some areas
 # below good (GC-06, GC-07, ES-03), or two grades in even proportions (GC-08's
@@ -120,30 +141,27 @@ PALETTES = st.one_of(
 # ------------------------------------------------------------------ audits
 
 
-@st.composite
-def area_judgements(draw: st.DrawFn, area: str,
-                    palette: Sequence[str | None]) -> AreaJudgement:
+def area_judgement(draw: st.DrawFn, area: str, palette: Sequence[str | None]) -> AreaJudgement:
     """One area's row, its grade drawn from the audit's palette."""
     return AreaJudgement(
         area=area,
-        grade=draw(st.sampled_from(palette)),
+        grade=pick(draw, palette),
         evidence=draw(TEXT),
         impact=draw(TEXT),
         not_applicable_reason=draw(REASON),
-        risk_types=tuple(draw(st.lists(st.sampled_from(RISK_TYPES), unique=True, max_size=3))),
+        risk_types=tuple(draw(RISK_TYPE_LISTS)),
     )
 
 
-@st.composite
-def agreed_actions(draw: st.DrawFn, completed_on: date | None) -> AgreedAction:
+def agreed_action(draw: st.DrawFn, completed_on: date | None) -> AgreedAction:
     """An agreed action; "by when" around the completion date or missing."""
-    when = [st.none(), days()]
-    if completed_on is not None:
-        when.append(near(completed_on, 2))
+    branch = draw(st.integers(0, 2 if completed_on is not None else 1))
+    by_when = (None if branch == 0 else draw(_DAYS) if branch == 1
+               else draw(near(completed_on, 2)))  # type: ignore[arg-type]
     return AgreedAction(
         description=draw(st.sampled_from(("", "Update the plan", " "))),
         by_whom=draw(st.sampled_from(("", "  ", "SW1"))),
-        by_when=draw(st.one_of(*when)),
+        by_when=by_when,
     )
 
 
@@ -163,14 +181,14 @@ def audits(draw: st.DrawFn) -> Audit:
         chosen = draw(st.lists(st.sampled_from(AREAS), unique=True, max_size=len(AREAS)))
     palette = draw(PALETTES)
     if draw(st.booleans()):
-        areas = tuple(draw(area_judgements(area, palette)) for area in chosen)
+        areas = tuple(area_judgement(draw, area, palette) for area in chosen)
     else:  # exactly 0..4 areas below good (GC-06's threshold, GC-09, GC-13)
         count = min(draw(st.integers(0, 4)), len(chosen))
         below = set(draw(st.lists(st.sampled_from(chosen), unique=True, min_size=count,
                                   max_size=count))) if chosen else set()
         rest = [grade for grade in palette if grade != BELOW_GOOD] or ["MEETS_GOOD"]
         areas = tuple(
-            draw(area_judgements(area, [BELOW_GOOD] if area in below else rest))
+            area_judgement(draw, area, [BELOW_GOOD] if area in below else rest)
             for area in chosen
         )
     if completed_on is None:
@@ -201,19 +219,18 @@ def audits(draw: st.DrawFn) -> Audit:
         lookback_reason=draw(REASON),
         areas=areas,
         overall_grade=overall,
-        agreed_actions=tuple(draw(st.lists(agreed_actions(completed_on), max_size=3))),
+        agreed_actions=tuple(agreed_action(draw, completed_on) for _ in range(draw(st.integers(0, 3)))),
         feedback_discussed=draw(st.booleans()),
         moderated_grade=draw(st.none() | st.sampled_from(GRADES)),
     )
 
 
-@st.composite
-def concern_cases(draw: st.DrawFn, around: date) -> ConcernCase:
+def concern_case(draw: st.DrawFn, around: date) -> ConcernCase:
     """Another audit with an area below good; case refs repeat (K1 is this case)."""
     return ConcernCase(
         audit_id=draw(st.sampled_from(("X1", "X2", "X3", "X4", "AU1"))),
         case_ref=draw(st.sampled_from(("K1", "K2", "K3", "K4"))),
-        completed_on=draw(after(around, -90, 0)),
+        completed_on=days_after(draw, around, -90, 0),
         strand=draw(st.sampled_from((None, "CIN", "LAC"))),
         age_band=draw(st.sampled_from((None, "0-4", "11-15"))),
     )
@@ -253,7 +270,7 @@ def histories(draw: st.DrawFn, audit: Audit) -> AuditHistory:
     earlier = tuple(
         EarlierAudit(
             audit_id=draw(st.sampled_from((f"E{i}", f"E{i}", audit.audit_id))),
-            completed_on=draw(after(around, -700, 0)),
+            completed_on=days_after(draw, around, -700, 0),
             effective_grade=draw(st.sampled_from(GRADE_CHOICES) | st.just(swing)),
         )
         for i in range(draw(st.integers(0, 3)))
@@ -263,7 +280,7 @@ def histories(draw: st.DrawFn, audit: Audit) -> AuditHistory:
     concern_areas = draw(st.just(below) | st.lists(st.sampled_from(candidates), unique=True,
                                                    max_size=3))
     concerns = {
-        area: tuple(draw(st.lists(concern_cases(around), max_size=5)))
+        area: tuple(concern_case(draw, around) for _ in range(draw(st.integers(0, 5))))
         for area in concern_areas
     }
     return AuditHistory(
@@ -293,8 +310,7 @@ CHECKS = st.one_of(
 )
 
 
-@st.composite
-def placements(draw: st.DrawFn, placement_id: str, around: date) -> Placement:
+def placement(draw: st.DrawFn, placement_id: str, around: date) -> Placement:
     """A placement starting before (or just after) ``around``, maybe ended near it."""
     start = draw(after(around, -60, 2) | days())
     end = draw(st.none() | near(around, 2) | after(start, 0, 90))
@@ -330,7 +346,7 @@ def inspection_inputs(draw: st.DrawFn) -> InspectionInput:
     return InspectionInput(
         inspection=inspection,
         previous_grade=draw(st.sampled_from(OFSTED_CHOICES)),
-        placements=tuple(draw(placements(f"PL{i}", rated_on)) for i in range(count)),
+        placements=tuple(placement(draw, f"PL{i}", rated_on) for i in range(count)),
     )
 
 
@@ -338,7 +354,7 @@ def inspection_inputs(draw: st.DrawFn) -> InspectionInput:
 def placement_inputs(draw: st.DrawFn) -> PlacementInput:
     """A placement with the provider's grade on its start date (or none)."""
     return PlacementInput(
-        placement=draw(placements("PL1", draw(days()))),
+        placement=placement(draw, "PL1", draw(days())),
         provider_grade=draw(st.sampled_from(OFSTED_CHOICES)),
     )
 
@@ -372,17 +388,19 @@ def review_actions(draw: st.DrawFn) -> ReviewAction:
     )
 
 
-@st.composite
-def review_judgements(draw: st.DrawFn, lens: str, area: str,
-                      palette: Sequence[str | None]) -> ReviewJudgement:
+REVIEW_ACTION_LISTS = st.lists(review_actions(), max_size=2)
+
+
+def review_judgement(draw: st.DrawFn, lens: str, area: str,
+                     palette: Sequence[str | None]) -> ReviewJudgement:
     """One judgement area, its grade drawn from the review's palette."""
     return ReviewJudgement(
         lens=lens,
         judgement_area=area,
-        grade=draw(st.sampled_from(palette)),
+        grade=pick(draw, palette),
         comments=draw(st.sampled_from(("", "fine"))),
         evidence=draw(st.sampled_from(("", " ", "KPI pack"))),
-        actions=tuple(draw(st.lists(review_actions(), max_size=2))),
+        actions=tuple(draw(REVIEW_ACTION_LISTS)),
     )
 
 
@@ -415,7 +433,7 @@ def review_inputs(draw: st.DrawFn) -> ReviewInput:
         period_start=period_start,
         period_end=dates.add_months(period_start, 6),
         panel_on=draw(st.none() | days()),
-        judgements=tuple(draw(review_judgements(lens, area, palette)) for lens, area in pairs),
+        judgements=tuple(review_judgement(draw, lens, area, palette) for lens, area in pairs),
     )
     return ReviewInput(review=review, evidence=draw(review_evidence()))
 
@@ -429,15 +447,14 @@ OPEN_ACTION_KINDS = (
 )
 
 
-@st.composite
-def open_actions(draw: st.DrawFn, action_id: str, as_of: date) -> OpenAction:
+def open_action(draw: st.DrawFn, action_id: str, as_of: date) -> OpenAction:
     """An open action due a day or two either side of ``as_of`` (or any day)."""
     due = draw(near(as_of, 2) | days())
     return OpenAction(
         action_id=action_id,
         kind=draw(st.sampled_from(OPEN_ACTION_KINDS)),
         due_on=due,
-        origin_on=draw(after(due, -30, 0)),
+        origin_on=days_after(draw, due, -30, 0),
         escalated=draw(st.booleans()),
         owner_id=draw(st.sampled_from(("", "O1"))),
         audit_id=draw(st.sampled_from(("", "AU1"))),
@@ -466,6 +483,6 @@ def sweep_inputs(draw: st.DrawFn) -> SweepInput:
     count = draw(st.integers(0, 5))
     return SweepInput(
         as_of=as_of,
-        open_actions=tuple(draw(open_actions(f"OA{i}", as_of)) for i in range(count)),
+        open_actions=tuple(open_action(draw, f"OA{i}", as_of) for i in range(count)),
         panels=tuple(draw(st.lists(panels(as_of), max_size=4))),
     )
