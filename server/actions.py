@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from engine.evaluate import RulesEngine
 from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
@@ -153,9 +153,39 @@ def completed_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
+# What a kept open action takes from the intent that keeps it: its due date, its
+# owner and what it says about its subject. A later revision of an audit that names
+# another service manager, team or completion date moves ES-01's corrective action
+# to that manager and team, and its detail to that date (domain.md: the owner is
+# "the audit's service_manager_id"), instead of leaving it with the first one.
+FOLLOWED = ("due_on", "owner_id", "detail", "case_ref", "service_area", "team")
+
+
+def follow(row: Action, intent: ActionIntent) -> bool:
+    """Bring a kept open action up to date with ``intent``; True if anything changed."""
+    changed = False
+    for name in FOLLOWED:
+        value = getattr(intent, name)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
+def followed_proto(row: Action | Row[Any], intent: ActionIntent, as_of: date) -> common_pb2.Action:
+    """A kept open action as ``follow`` would leave it, unchanged in the store (a dry
+    run shows what the save would return); ``overdue`` as of ``as_of``."""
+    shown = to_proto(row, as_of)
+    for name in FOLLOWED:
+        value = getattr(intent, name)
+        setattr(shown, name, value.isoformat() if isinstance(value, date) else value)
+    shown.overdue = intent.due_on < as_of
+    return shown
+
+
 def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_version: str,
                   origin_on: date, actor: Actor, once_per_key: bool = False) -> list[Action]:
-    """Create what is new, keep what is open (its due date follows the intent).
+    """Create what is new, keep what is open (it follows the intent: ``follow``).
 
     With ``once_per_key`` an action completed under the same key is not
     created again (ES-01: one corrective action per audit). Lookups and
@@ -165,7 +195,7 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
     if not intents:
         return []
     keys = [intent.dedupe_key for intent in intents]
-    # Locked: a kept action's due date is not moved after a concurrent completion.
+    # Locked: a kept action is not changed after a concurrent completion.
     known = open_by_keys(session, keys, for_update=True)
     completed = completed_keys(session, keys) if once_per_key else set()
     touched: list[Action] = []
@@ -177,8 +207,7 @@ def apply_intents(session: Session, intents: Iterable[ActionIntent], ruleset_ver
         if row is None:
             row = known[intent.dedupe_key] = _new_row(intent, ruleset_version, origin_on, actor)
             created.append(row)
-        elif row not in created and row.due_on != intent.due_on:
-            row.due_on = intent.due_on
+        elif row not in created and follow(row, intent):
             _event(session, row, "UPDATED", actor)
         if row not in touched:
             touched.append(row)
@@ -307,10 +336,9 @@ def _filter(f: common_pb2.ActionFilter, as_of: date, check: Checker) -> list[Col
 
 
 def _fixed_conditions(f: common_pb2.ActionFilter, check: Checker) -> list[ColumnElement[bool]]:
-    """Conditions on what never changes once an action exists: its ids, owner and kind."""
+    """Conditions on what never changes once an action exists: its ids, owner role and kind."""
     conditions: list[ColumnElement[bool]] = []
-    for name in ("provider_id", "placement_id", "case_ref", "audit_id", "service_area", "team",
-                 "owner_id"):
+    for name in ("provider_id", "placement_id", "audit_id"):
         value = check.ident(f"filter.{name}", getattr(f, name))
         if value:
             conditions.append(getattr(Action, name) == value)
@@ -324,17 +352,31 @@ def _fixed_conditions(f: common_pb2.ActionFilter, check: Checker) -> list[Column
     return conditions
 
 
+# Filter fields a kept action can change (``follow``): its case, service area, team and
+# owner. Tested, as status and due date, on each event's snapshot by WatchActions.
+FOLLOWED_FILTERS = ("case_ref", "service_area", "team", "owner_id")
+_UPDATE = aliased(ActionEvent)
+_EVER_UPDATED = exists().where(_UPDATE.action_id == Action.action_id, _UPDATE.type == "UPDATED")
+
+
 @dataclass(frozen=True)
 class StateFilter:
-    """The part of a filter on what changes: status and due date."""
+    """The part of a filter on what changes: status, due date, and what ``follow`` moves."""
 
     statuses: frozenset[str]  # short names; empty: any
     due_before: date | None
     overdue_only: bool
+    values: tuple[tuple[str, str], ...] = ()  # (a FOLLOWED_FILTERS field, its value)
+
+    def prefilter(self) -> list[ColumnElement[bool]]:
+        """SQL that every action an event of which may pass ``admits`` passes: the
+        value it has now, or it was updated (and may have had the value then)."""
+        return [or_(getattr(Action, name) == value, _EVER_UPDATED) for name, value in self.values]
 
     def conditions(self, as_of: date) -> list[ColumnElement[bool]]:
         """As SQL, on the actions as they are now."""
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[ColumnElement[bool]] = [
+            getattr(Action, name) == value for name, value in self.values]
         if self.statuses:
             conditions.append(Action.status.in_(sorted(self.statuses)))
         if self.due_before:
@@ -345,6 +387,8 @@ class StateFilter:
 
     def admits(self, action: common_pb2.Action, as_of: date) -> bool:
         """Whether an action as an event left it (a snapshot) passes."""
+        if any(getattr(action, name) != value for name, value in self.values):
+            return False
         status = convert.short_name(convert.ACTION_STATUS, common_pb2.ActionStatus.Name(action.status))
         due_on = date.fromisoformat(action.due_on)
         if self.statuses and status not in self.statuses:
@@ -358,7 +402,9 @@ def _state_filter(f: common_pb2.ActionFilter, check: Checker) -> StateFilter:
     statuses = [check.enum(f"filter.statuses[{i}]", convert.ACTION_STATUS, s, required=True)
                 for i, s in enumerate(f.statuses)]
     due_before = check.date("filter.due_before", f.due_before)
-    return StateFilter(frozenset(s for s in statuses if s), due_before, f.overdue_only)
+    values = tuple((name, getattr(f, name)) for name in FOLLOWED_FILTERS
+                   if check.ident(f"filter.{name}", getattr(f, name)))
+    return StateFilter(frozenset(s for s in statuses if s), due_before, f.overdue_only, values)
 
 
 # ------------------------------------------------------------------ sweep
@@ -400,7 +446,7 @@ class EventFilter:
     """WatchActions' filter. An event passes when its action, as the event left it,
     matches: a client that reconnects then gets exactly the events a connected one
     got, whatever happened to the actions meanwhile. What never changes is tested
-    in SQL (on the action), its status and due date on the event's snapshot."""
+    in SQL (on the action); what can change (``StateFilter``) on the event's snapshot."""
 
     fixed: list[ColumnElement[bool]]
     state: StateFilter
@@ -410,7 +456,8 @@ def check_filter(f: common_pb2.ActionFilter) -> EventFilter:
     """The filter of a WatchActions request, or INVALID_ARGUMENT listing every problem."""
     check_scope(f)
     check = Checker()
-    watch = EventFilter(_fixed_conditions(f, check), _state_filter(f, check))
+    state = _state_filter(f, check)
+    watch = EventFilter(_fixed_conditions(f, check) + state.prefilter(), state)
     check.done()
     return watch
 

@@ -319,9 +319,9 @@ class AuditService:
     def _dry_result(self, session: Session, audit: Audit, evaluation: Evaluation,
                     today: date) -> audit_pb2.AuditEvaluation:
         """What a save would return; actions it would create have no id, open ones
-        it would keep are shown as stored, both with ``overdue`` as of ``today`` (as
-        the save would show them), and one it would not raise again (completed under
-        the same key) is left out."""
+        it would keep are shown as the save would leave them (``actions.follow``),
+        both with ``overdue`` as of ``today`` (as the save would show them), and one
+        it would not raise again (completed under the same key) is left out."""
         proposed = []
         if audit.completed and evaluation.actions:
             known = actions.open_rows_by_keys(session, [i.dedupe_key for i in evaluation.actions])
@@ -335,7 +335,7 @@ class AuditService:
                 if existing is None and intent.dedupe_key in done:
                     continue
                 proposed.append(
-                    actions.to_proto(existing, today) if existing is not None
+                    actions.followed_proto(existing, intent, today) if existing is not None
                     else convert.intent_to_proto(intent, evaluation.ruleset_version, today)
                 )
         return convert.audit_evaluation_to_proto(audit, evaluation, proposed)
