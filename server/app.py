@@ -50,7 +50,8 @@ from lenses.v1 import (
 
 from . import actions, auth, convert, daily, metrics, reviews
 from .actions import Actor
-from .audits import AuditService, today_utc
+from .audits import AuditService
+from .clock import today_in_england
 from .config import Settings
 from .errors import to_status
 from .migrate import NotMigrated, require_current
@@ -110,7 +111,7 @@ class Lenses:
               work: Callable[[Session, Actor], T]) -> Callable[[], T]:
         """A transactional write, as ``work(session, actor)``; watchers are woken
         once it has committed."""
-        actor = Actor(client_name(context), today_utc())
+        actor = Actor(client_name(context), today_in_england())
 
         def run() -> T:
             try:
@@ -230,14 +231,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return await self.app.call(context, save)
 
     async def EvaluateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
-        actor = Actor(client_name(context), today_utc())
+        actor = Actor(client_name(context), today_in_england())
         return await self.app.short_read(
             context, lambda s: self.app.audits.submit(s, request.audit, actor, dry_run=True))
 
     async def GetAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.short_read(
             context, lambda s: self.app.audits.get(s, _required_id(request.audit_id, "audit_id"),
-                                                   today_utc()))
+                                                   today_in_england()))
 
     async def ModerateAudit(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.write(
@@ -265,7 +266,7 @@ class ProviderServicer(provider_pb2_grpc.ProviderServiceServicer):
     async def GetProvider(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.read(
             lambda s: self.app.providers.get_provider(
-                s, _required_id(request.provider_id, "provider_id"), today_utc())))
+                s, _required_id(request.provider_id, "provider_id"), today_in_england())))
 
 
 class ActionServicer(action_pb2_grpc.ActionServiceServicer):
@@ -276,12 +277,12 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
 
     async def ListActions(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.read(
-            lambda s: actions.list_actions(s, request, today_utc())))
+            lambda s: actions.list_actions(s, request, today_in_england())))
 
     async def GetAction(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.short_read(
             context, lambda s: actions.to_proto(
-                actions.get(s, _required_id(request.action_id, "action_id")), today_utc()))
+                actions.get(s, _required_id(request.action_id, "action_id")), today_in_england()))
 
     async def CompleteAction(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.write(
@@ -295,7 +296,7 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
         while True:
             # "Today" (``overdue``) is taken at each read: a stream can stay open for days.
             page = await self.app.call(context, self.app.read(functools.partial(
-                actions.events_after, after=after, watch=watch, limit=batch, today=today_utc())))
+                actions.events_after, after=after, watch=watch, limit=batch, today=today_in_england())))
             for event in page.events:
                 yield event
             after = page.scanned_to
@@ -319,7 +320,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         self.app = app
 
     async def ScoreReview(self, request: Any, context: Any) -> Any:  # noqa: N802
-        actor = Actor(client_name(context), today_utc())
+        actor = Actor(client_name(context), today_in_england())
         return await self.app.call(context, self.app.read(
             lambda s: self.app.reviews.submit(s, request.review, actor, dry_run=True)))
 
@@ -329,11 +330,11 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     async def GetLensIndicators(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.read(
-            lambda s: self.app.reviews.indicators(s, request, today_utc())))
+            lambda s: self.app.reviews.indicators(s, request, today_in_england())))
 
     async def GetCompendium(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.read(
-            lambda s: self.app.reviews.compendium(s, request, today_utc())))
+            lambda s: self.app.reviews.compendium(s, request, today_in_england())))
 
 
 class RulesServicer(rules_pb2_grpc.RulesServiceServicer):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, cast
 
 from google.protobuf import json_format
@@ -506,9 +506,4 @@ def _upsert_counts(table: str, key: tuple[str, ...]) -> TextClause:
 
 _ADD_AREA_DAY = _upsert_counts(AreaDay.__tablename__, ("service_area", "completed_on"))
 _ADD_AUDITOR_DAY = _upsert_counts(AuditorDay.__tablename__, ("service_area", "auditor_id", "completed_on"))
-
-
-def today_utc() -> date:
-    """Today's date (for created_on and the default "as of")."""
-    return datetime.now(UTC).date()
 

@@ -23,6 +23,7 @@ from engine.evaluate import Evaluation
 from engine.loader import load_ruleset
 
 from . import convert, inputs, rule_cases
+from .clock import today_in_england
 from .config import Settings, SettingsError
 from .local import evaluate_record
 from .migrate import NotMigrated, require_current
@@ -144,7 +145,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     """One evaluation per file, in file order."""
     engine = RulesEngine.from_directory(_rules_dir(args.rules))
     history = inputs.read_history(args.history)
-    as_of = args.as_of or date.today()
+    as_of = args.as_of or today_in_england()
     for path in args.files:
         kind, _message, record = inputs.read_request(path)
         evaluation, response = _evaluate_file(engine, path, kind, record, history, as_of)
@@ -237,6 +238,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     try:
         ruleset = load_ruleset(directory)
         cases = list(rule_cases.load_cases(directory))
+        rule_cases.check_cases(cases, ruleset)
     except RulesError as exc:
         errors = getattr(exc, "errors", [exc])
         for error in errors:
@@ -321,14 +323,13 @@ def cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Run ES-02 / ES-08 escalations once at ``--as-of``."""
     from . import actions, reviews
-    from .audits import today_utc
     from .store import Store
 
     settings = _settings(args)
     engine = RulesEngine.from_directory(settings.rules_dir)
     require_current(settings.database_url)
     store = Store(settings.database_url)
-    actor = actions.Actor("lenses-sweep", today_utc())
+    actor = actions.Actor("lenses-sweep", today_in_england())
     created = store.run(lambda session: [
         (row.kind, row.action_id, row.due_on)
         for row in actions.sweep(session, engine, args.as_of, actor, reviews.sweep_panels(session))
@@ -343,7 +344,6 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     """Print the month's compendium; ``--html`` also writes the charted report."""
     from . import report
-    from .audits import today_utc
     from .store import Store
 
     settings = _settings(args)
@@ -351,7 +351,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     store = Store(settings.database_url)
     try:
         data = store.read(lambda session: report_data(session, args.month, args.service_area,
-                                                      today_utc()))
+                                                      today_in_england()))
     finally:
         store.close()
     renderers = {"text": report.render_text, "json": report.render_json, "csv": report.render_csv}

@@ -20,7 +20,7 @@ from engine.evaluate import RulesEngine
 
 from . import actions, metrics, reviews
 from .actions import Actor
-from .audits import today_utc
+from .clock import today_in_england
 from .db import SweepRun
 from .store import Store
 
@@ -57,7 +57,7 @@ def run_once(store: Store, engine: RulesEngine, as_of: date, client: str) -> int
 async def daily_sweeps(store: Store, engine: RulesEngine, client: str, every: float) -> None:
     """Forever: sweep today if nobody has (checked every ``every`` seconds)."""
     while True:
-        today = today_utc()
+        today = today_in_england()
         try:
             created = await asyncio.to_thread(run_once, store, engine, today, client)
             metrics.SWEEPS.labels(result="skipped" if created is None else "ran").inc()

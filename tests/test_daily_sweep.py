@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from lenses.v1 import action_pb2, common_pb2
-from server.audits import today_utc
+from server.clock import today_in_england
 from tests.api import Client, audit, submit
 from tests.server_harness import fresh_database, running_server
 
@@ -55,4 +55,4 @@ def test_two_servers_sweep_today_exactly_once(tmp_path: Path) -> None:
         with engine.connect() as connection:
             runs = connection.execute(text("SELECT as_of, created FROM sweep_runs")).all()
         engine.dispose()
-        assert [(str(day), created) for day, created in runs] == [(today_utc().isoformat(), 1)]
+        assert [(str(day), created) for day, created in runs] == [(today_in_england().isoformat(), 1)]
