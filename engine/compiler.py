@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import facts
-from .conditions import Aggregate, Condition, Group, Test
+from .conditions import MEMBERSHIP, Aggregate, Condition, Group, Test
 from .ruleset import Ruleset
 
 KIND_FIELD = "fact_kind"
@@ -77,14 +77,20 @@ def compile_ruleset(ruleset: Ruleset) -> CompiledRuleset:
     for rule in ruleset.rules:
         for index, trigger in enumerate(rule.triggers):
             kind = trigger.applies_to
-            condition = _derive(trigger.condition, kind, compiled.derived)
-            fields_used[kind].update(_fields(condition))
+            folded = fold(trigger.condition)
+            if folded is False:
+                continue  # it can never fire: no durable rule, so nothing to read back
             name = f"{_slug(rule.rule_id)}_t{index}"
-            compiled.definition[name] = _match(kind, _durable(condition))
+            if folded is True:
+                compiled.definition[name] = _match_every(kind)
+            else:
+                condition = _derive(folded, kind, compiled.derived)
+                fields_used[kind].update(_fields(condition))
+                compiled.definition[name] = _match(kind, _durable(condition))
             compiled.bindings[name] = Binding(rule.rule_id, index, kind)
     for kind in facts.KINDS:
         name = f"{SEEN_PREFIX}{kind}"
-        compiled.definition[name] = {"all": [{"m": {KIND_FIELD: kind}}], "cap": CAP}
+        compiled.definition[name] = _match_every(kind)
         compiled.seen_rules[name] = kind
     compiled.projected = {
         kind: tuple(sorted(names)) for kind, names in fields_used.items() if names
@@ -98,6 +104,38 @@ def _slug(rule_id: str) -> str:
 
 def _match(kind: str, condition: dict[str, Any]) -> dict[str, Any]:
     return {"all": [{"m": {"$and": [{KIND_FIELD: kind}, condition]}}], "cap": CAP}
+
+
+def _match_every(kind: str) -> dict[str, Any]:
+    """A durable rule matching every fact of ``kind``."""
+    return {"all": [{"m": {KIND_FIELD: kind}}], "cap": CAP}
+
+
+def fold(condition: Condition) -> Condition | bool:
+    """``condition`` with each test against an empty list replaced by its constant
+    truth (``in []`` never holds, ``not_in []`` always does), folded into its groups;
+    True or False when the whole condition is constant.
+
+    A list parameter may be emptied by a rule author (no limiting area, no area
+    that is never N/A). Durable has no constants, and the empty ``$or`` / ``$and``
+    an empty list would otherwise compile to are outside the safe subset: an empty
+    ``$and`` matches durable's own state record, and the evaluation then fails.
+    """
+    if isinstance(condition, Test):
+        if condition.op in MEMBERSHIP and not condition.value:
+            return condition.op == "not_in"
+        return condition
+    absorbing = condition.mode == "any"  # True decides an ``any``, False an ``all``
+    items: list[Condition] = []
+    for item in condition.items:
+        folded = fold(item)
+        if folded is absorbing:
+            return absorbing
+        if not isinstance(folded, bool):  # the other constant changes nothing
+            items.append(folded)
+    if not items:
+        return not absorbing  # every item was neutral: all of them hold, none of any
+    return Group(condition.mode, tuple(items))
 
 
 def _derive(condition: Condition, kind: str, derived: dict[str, dict[str, Aggregate]]) -> Condition:

@@ -11,7 +11,9 @@ Layout of a rules folder::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 import string
 from collections.abc import Mapping
 from functools import cache
@@ -30,6 +32,18 @@ PARAMS_FILE = "params.yaml"
 CATALOGUE_FILE = "catalogue.yaml"
 TESTS_DIR = "tests"
 _ORDERING = ("lt", "lte", "gt", "gte")  # operators that only compare numbers
+
+# Date fields a fact may leave unset, with the bool field that is true exactly when
+# the date is set (None: there is none). A due date computed from one of them fails
+# the evaluation when it is unset, so the trigger's condition must require the flag.
+# (``completed_on`` is unset only on drafts, which get no actions.)
+OPTIONAL_DATES: dict[str, dict[str, str | None]] = {
+    "audit": {"lookback_from": "has_lookback"},
+    "agreed_action": {"by_when": "by_when_set"},
+    "inspection": {"published_on": None},
+    "placement": {"end_on": "ended"},
+    "review_action": {"due_on": "due_set"},
+}
 
 
 @cache
@@ -104,9 +118,11 @@ def load_ruleset(directory: str | Path) -> Ruleset:
     params_doc = _read(root / PARAMS_FILE, root, "params", errors)
     catalogue_doc = _read(root / CATALOGUE_FILE, root, "catalogue", errors)
     rule_docs = [_read(path, root, "rule", errors) for path in rule_files(root)]
+    errors += _unread_yaml(root)
     if errors:
         raise RuleParseErrors(errors)
     assert params_doc and catalogue_doc
+    errors += _band_order(params_doc) + _catalogue_repeats(catalogue_doc)
     params: dict[str, Any] = params_doc.data
     rules = []
     for document in rule_docs:
@@ -144,6 +160,49 @@ def _read(path: Path, root: Path, schema_name: str, errors: list[RulesError]) ->
     problems = schema_errors(document, schema_name)
     errors.extend(problems)
     return None if problems else document
+
+
+def _unread_yaml(root: Path) -> list[RulesError]:
+    """A ``.yml`` file in the folder: only ``.yaml`` files are read, and a rule (or
+    test case) silently left out would look like a rule that never fires."""
+    return [
+        RuleParseError("not read: rule, params and test files must end in .yaml",
+                       Location(f"{root.name}/{path.relative_to(root)}"))
+        for path in sorted(root.rglob("*.yml"))
+    ]
+
+
+def _band_order(params: Document) -> list[RulesError]:
+    """``lens_bands`` must be highest first: a score takes the first band it
+    reaches, so a band listed below a lower (or equal) one would never be given."""
+    bands = params.data["lens_bands"]
+    return [
+        RuleCompileError(f"lens_bands must be listed highest min_score first: "
+                         f"{later['min_score']} comes after {earlier['min_score']}",
+                         params.location(("lens_bands", index, "min_score")))
+        for index, (earlier, later) in enumerate(itertools.pairwise(bands), start=1)
+        if later["min_score"] >= earlier["min_score"]
+    ]
+
+
+def _catalogue_repeats(catalogue: Document) -> list[RulesError]:
+    """A lens listed twice (its first areas would silently be dropped) or an area
+    listed twice under one lens (no review could then be evaluated)."""
+    problems: list[RulesError] = []
+    lenses: set[str] = set()
+    for i, entry in enumerate(catalogue.data["lenses"]):
+        if entry["lens"] in lenses:
+            problems.append(RuleCompileError(f"lens {entry['lens']} is listed twice",
+                                             catalogue.location(("lenses", i, "lens"))))
+        lenses.add(entry["lens"])
+        codes: set[str] = set()
+        for j, area in enumerate(entry["areas"]):
+            if area["code"] in codes:
+                problems.append(RuleCompileError(
+                    f"area {area['code']} is listed twice under {entry['lens']}",
+                    catalogue.location(("lenses", i, "areas", j, "code"))))
+            codes.add(area["code"])
+    return problems
 
 
 def _rule_order(rule_id: str) -> tuple[int, str]:
@@ -245,7 +304,26 @@ class _RuleBuilder:
             raise self.error("a trigger needs a message (a finding) or actions", path)
         if message is not None and self.document.data.get("severity") is None:
             raise self.error("a rule whose trigger gives a finding needs a severity", path)
+        for i, action in enumerate(actions):
+            self._check_due_is_set(action.due, kind, condition, (*path, "actions", i, "due"))
         return Trigger(kind, condition, message, because, actions)
+
+    def _check_due_is_set(self, due: DueSpec, kind: str, condition: conditions.Condition,
+                          path: PathKey) -> None:
+        """A due date may only start from a date the fact may leave unset (see
+        :data:`OPTIONAL_DATES`) when the condition requires it to be set."""
+        base = due.base
+        if isinstance(base, DueSpec):
+            self._check_due_is_set(base, kind, condition, path)
+            return
+        if base not in OPTIONAL_DATES.get(kind, {}):
+            return
+        flag = OPTIONAL_DATES[kind][base]
+        if flag is None:
+            raise self.error(f"field {base!r} may be unset, so it cannot start a due date", path)
+        if not _requires_true(condition, flag):
+            raise self.error(f"field {base!r} may be unset: a due date from it needs "
+                             f"{{field: {flag}, eq: true}} in the condition", path)
 
     def condition(self, node: Mapping[str, Any], kind: str, path: PathKey) -> conditions.Condition:
         self._check_condition(node, kind, path)
@@ -268,7 +346,7 @@ class _RuleBuilder:
             subject, subject_type = f"field {name!r}", facts.KINDS[kind][name]
         else:
             function = "count" if "count" in node else "share"
-            self.aggregate(node[function], kind, (*path, function))
+            self.aggregate(node[function], kind, (*path, function), function)
             subject, subject_type = f"a {function}", "num"
         self._check_operand(subject, subject_type, op, node[op], value, (*path, op))
 
@@ -280,14 +358,22 @@ class _RuleBuilder:
             raise self.error(f"'{op}' compares numbers; {subject} is a {subject_type}", path)
         from_param = isinstance(written, dict) and "param" in written
         for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):
+                # durable refuses infinity (the whole ruleset) and nothing equals NaN.
+                raise self.error(f"{subject} cannot be compared with {item!r}: "
+                                 "not a finite number", path)
             if _value_type(item) != subject_type:
                 given = f"parameter {written['param']!r} in {PARAMS_FILE}" if from_param \
                     else "the value"
                 raise self.error(f"{subject} is a {subject_type}, but {given} is {item!r}, "
                                  f"a {_value_type(item)}", path)
 
-    def aggregate(self, node: Mapping[str, Any], kind: str, path: PathKey) -> str:
+    def aggregate(self, node: Mapping[str, Any], kind: str, path: PathKey, function: str) -> str:
         collection = node["of"]
+        if "among" in node and function != "share":
+            # Only a share has a denominator; a count or list would silently ignore it.
+            raise self.error(f"'among' belongs to a share; a {function} takes 'where' only",
+                             (*path, "among"))
         item_kind = facts.COLLECTIONS.get(kind, {}).get(collection)
         if item_kind is None:
             known = ", ".join(facts.COLLECTIONS.get(kind, {})) or "none"
@@ -332,7 +418,7 @@ class _RuleBuilder:
         if "param" in value:
             return BecauseItem(name, "value", value=self.resolve(value, path))
         function = "count" if "count" in value else "list"
-        item_kind = self.aggregate(value[function], kind, (*path, function))
+        item_kind = self.aggregate(value[function], kind, (*path, function), function)
         aggregate = conditions.Aggregate(
             "count", value[function]["of"],
             self._parse_optional(value[function].get("where")),
@@ -382,6 +468,8 @@ class _RuleBuilder:
         owner_id = node.get("owner_id")
         if owner_id:
             self.field(kind, owner_id, (*path, "owner_id"))
+        elif not node.get("owner_role"):
+            raise self.error("an action needs an owner: owner_role, owner_id or both", path)
         escalated_from = node.get("escalated_from")
         if escalated_from:
             self.field(kind, escalated_from, (*path, "escalated_from"))
@@ -395,6 +483,15 @@ class _RuleBuilder:
             detail=" ".join(node["detail"].split()), key=node["key"],
             escalated_from_field=escalated_from,
         )
+
+
+def _requires_true(condition: conditions.Condition, flag: str) -> bool:
+    """True when ``condition`` can only hold if the bool field ``flag`` is true."""
+    if isinstance(condition, conditions.Test):
+        return condition.subject == flag and not conditions.predicate(condition)({flag: False})
+    if condition.mode == "all":
+        return any(_requires_true(item, flag) for item in condition.items)
+    return all(_requires_true(item, flag) for item in condition.items)
 
 
 def _value_type(value: Any) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .model import LensScore, ReviewJudgement
+from .model import OFSTED_GRADES, LensScore, ReviewJudgement
 
 OVERALL = "OVERALL"
 
@@ -28,13 +28,15 @@ def _band(score: float, params: Mapping[str, Any]) -> str:
     return str(params["lens_floor_judgement"])
 
 
-def _rank(judgement: str, params: Mapping[str, Any]) -> int:
-    return int(params["lens_points"][judgement])
+def _rank(judgement: str) -> int:
+    """Higher for a better grade: Ofsted's order, not ``lens_points``, which a rule
+    author may set to any numbers (0.25 .. 1 would all be rank 0 if truncated)."""
+    return len(OFSTED_GRADES) - OFSTED_GRADES.index(judgement)
 
 
-def _cap(judgement: str, ceiling: str, params: Mapping[str, Any]) -> str:
-    """``judgement`` lowered to ``ceiling`` if it is above it."""
-    return ceiling if _rank(judgement, params) > _rank(ceiling, params) else judgement
+def _cap(judgement: str, ceiling: str) -> str:
+    """``judgement`` lowered to ``ceiling`` if it is above it ("at most ``ceiling``")."""
+    return ceiling if _rank(judgement) > _rank(ceiling) else judgement
 
 
 def score_lens(lens: str, judgements: Sequence[ReviewJudgement], params: Mapping[str, Any]) -> LensScore:
@@ -46,7 +48,7 @@ def score_lens(lens: str, judgements: Sequence[ReviewJudgement], params: Mapping
     score = round(sum(points[j.grade] for j in graded) / len(graded), 4)
     judgement = _band(score, params)
     capping = sorted(j.judgement_area for j in graded if j.grade == params["lens_area_cap_grade"])
-    capped = _cap(judgement, params["lens_cap_judgement"], params)
+    capped = _cap(judgement, params["lens_cap_judgement"])
     limited_by = ""
     if capping and capped != judgement:
         limited_by = f"{params['lens_area_cap_grade']} area: {', '.join(capping)}"
@@ -67,7 +69,7 @@ def score_overall(lenses: Sequence[LensScore], params: Mapping[str, Any]) -> Len
     weak = sorted(s.lens for s in scored if s.judgement == cap_grade)
     if limiting and judgement != cap_grade:
         return LensScore(OVERALL, score, cap_grade, f"limiting lens {cap_grade}: {', '.join(limiting)}")
-    capped = _cap(judgement, params["lens_cap_judgement"], params)
+    capped = _cap(judgement, params["lens_cap_judgement"])
     if weak and capped != judgement:
         return LensScore(OVERALL, score, capped, f"lens {cap_grade}: {', '.join(weak)}")
     return LensScore(OVERALL, score, judgement)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,10 +23,11 @@ from typing import Any
 
 from engine import history as summaries
 from engine import model
-from engine.errors import RulesError
+from engine.errors import Location, RuleCompileError, RuleParseErrors, RulesError
 from engine.evaluate import RulesEngine
 from engine.loader import TESTS_DIR, schema_errors
-from engine.yamlsource import Document, load
+from engine.ruleset import Ruleset
+from engine.yamlsource import Document, PathKey, load
 
 from . import inputs
 from .local import evaluate_record
@@ -61,10 +62,18 @@ class Case:
     rule: str
     data: dict[str, Any]
     fixtures: Mapping[str, Any]
+    document: Document | None = None  # the case file, for the line of a key
+    index: int = 0  # the case's place in the file's ``cases``
 
     @property
     def note(self) -> str:
         return str(self.data["note"])
+
+    def location(self, path: PathKey, in_case: bool = True) -> Location:
+        """The file and line of ``path`` in this case (in the file when not ``in_case``)."""
+        if self.document is None:
+            return Location(self.file, self.line)
+        return self.document.location(("cases", self.index, *path) if in_case else path)
 
     def rule_ids(self) -> set[str]:
         """Every rule id the case's ``want`` mentions (for ``lenses explain``)."""
@@ -95,15 +104,81 @@ def load_cases(rules_dir: Path) -> Iterator[Case]:
 
 
 def _fixtures(rules_dir: Path) -> Mapping[str, Any]:
+    """The fixtures file, checked: a malformed one would fail every case that uses it
+    with a traceback, and a history base naming no fixture every history case."""
     path = rules_dir / TESTS_DIR / FIXTURES_FILE
-    return load(path).data if path.exists() else {"fixtures": {}, "history_bases": {}}
+    if not path.exists():
+        return {"fixtures": {}, "history_bases": {}}
+    document = load(path, str(path.relative_to(rules_dir.parent)))
+    problems = schema_errors(document, "fixtures") or _unknown_history_bases(document)
+    if problems:
+        raise RuleParseErrors(problems)
+    return dict(document.data)
+
+
+def _unknown_history_bases(fixtures: Document) -> list[RulesError]:
+    """Each history base (of a schema-valid fixtures file) that names no fixture."""
+    return [
+        RuleCompileError(f"history base {name!r} is not a fixture",
+                         fixtures.location(("history_bases", group)))
+        for group, name in fixtures.data.get("history_bases", {}).items()
+        if name not in fixtures.data["fixtures"]
+    ]
 
 
 def _cases(document: Document, fixtures: Mapping[str, Any]) -> Iterator[Case]:
     rule = document.data.get("rule", "")
     for index, data in enumerate(document.data["cases"]):
         line = document.lines.get(("cases", index), 1)
-        yield Case(document.file, line, rule, data, fixtures)
+        yield Case(document.file, line, rule, data, fixtures, document, index)
+
+
+# ------------------------------------------------------------- checking
+
+
+def case_problems(case: Case, rule_ids: Collection[str]) -> list[RulesError]:
+    """What ``case`` names that does not exist: a ``base`` that is not a fixture, or a
+    rule id (its file's ``rule``, or one in ``want``) that is not in the rules. Such a
+    case cannot test what it says (``absent: [GC-44]`` would always pass)."""
+    problems: list[RulesError] = []
+    base = case.data.get("base")
+    if base is not None and base not in case.fixtures.get("fixtures", {}):
+        problems.append(RuleCompileError(f"base {base!r} is not a fixture in {FIXTURES_FILE}",
+                                         case.location(("base",))))
+    for path, rule_id, in_case in _named_rules(case):
+        if rule_id not in rule_ids:
+            problems.append(RuleCompileError(f"no rule {rule_id} in the rules",
+                                             case.location(path, in_case)))
+    return problems
+
+
+def _named_rules(case: Case) -> Iterator[tuple[PathKey, str, bool]]:
+    """(path, rule id, whether the path is within the case) of every rule id it names."""
+    if case.rule:
+        yield ("rule",), case.rule, False
+    want = case.data["want"]
+    for i, finding in enumerate(want.get("findings", [])):
+        if isinstance(finding, str):
+            yield ("want", "findings", i), finding, True
+        else:
+            yield ("want", "findings", i, "rule_id"), finding["rule_id"], True
+    for i, rule_id in enumerate(want.get("absent", [])):
+        yield ("want", "absent", i), rule_id, True
+    for i, action in enumerate(want.get("actions", [])):
+        if action.get("rule_id"):
+            yield ("want", "actions", i, "rule_id"), action["rule_id"], True
+
+
+def check_cases(cases: Sequence[Case], ruleset: Ruleset) -> None:
+    """Raise every :func:`case_problems` of ``cases`` at once (``lenses check``);
+    a file's unknown ``rule`` is reported once, not once per case."""
+    rule_ids = {rule.rule_id for rule in ruleset.rules}
+    problems: dict[str, RulesError] = {}
+    for case in cases:
+        for problem in case_problems(case, rule_ids):
+            problems.setdefault(str(problem), problem)
+    if problems:
+        raise RuleParseErrors(list(problems.values()))
 
 
 # -------------------------------------------------------------- merging
@@ -152,6 +227,10 @@ def _merge_keyed(base: list[Any], patch: Mapping[str, Any]) -> list[Any]:
 def run_case(engine: RulesEngine, case: Case) -> CaseResult:
     """Evaluate one case and compare with its ``want``."""
     result = CaseResult(case.file, case.line, case.note, case.rule)
+    named = case_problems(case, {rule.rule_id for rule in engine.ruleset.rules})
+    if named:
+        result.problems.extend(str(problem) for problem in named)
+        return result
     try:
         evaluation = _evaluate(engine, case)
     except (RulesError, inputs.InputFileError, KeyError, ValueError) as exc:
