@@ -32,7 +32,9 @@ from grpc_status import rpc_status
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from engine.errors import RulesError
 from engine.evaluate import RulesEngine
+from engine.loader import load_ruleset
 from lenses.v1 import (
     action_pb2,
     action_pb2_grpc,
@@ -142,9 +144,14 @@ class StartupError(Exception):
 
 def check_startup(settings: Settings) -> None:
     """Everything that must hold before serving: tokens (or loopback), TLS files, a
-    database with every migration (health says SERVING only once it is ready)."""
+    rules folder that loads, a database with every migration (health says SERVING
+    only once it is ready)."""
     _clients(settings)
     _tls_credentials(settings)
+    try:
+        load_ruleset(settings.rules_dir)  # its problems named (file:line), not a traceback
+    except RulesError as exc:
+        raise StartupError(f"the rules in {settings.rules_dir} do not load:\n{exc}") from exc
     try:
         require_current(settings.database_url)
     except NotMigrated as exc:

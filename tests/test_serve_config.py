@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -110,6 +111,22 @@ def test_a_setting_the_server_cannot_use_stops_the_start(
                             env=_environment(**env))
     assert result.returncode == 2, result.stderr[-2000:]
     assert reason in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_rules_folder_that_does_not_load_stops_the_start_clearly(tmp_path: Path) -> None:
+    """The reason, with the file and line, before any worker starts; no traceback."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    params = rules / "params.yaml"
+    params.write_text(params.read_text().replace("shortcomings_threshold: 3",
+                                                 "shortcomings_threshold: three"))
+    url = _migrated(tmp_path / "rules.db")
+    result = subprocess.run([str(LENSES), "serve", "--listen", "127.0.0.1:0", "--database-url", url,
+                             "--rules", str(rules)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT, env=_environment())
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "params.yaml:" in result.stderr and "shortcomings_threshold" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("command", [
