@@ -215,13 +215,13 @@ class AuditService:
 
     def _commit_evaluation(self, session: Session, head: Head | None, audit: Audit,
                            evaluation: Evaluation, content: str, cause: str,
-                           actor: Actor) -> audit_pb2.AuditEvaluation:
+                           actor: Actor, moderator_id: str = "") -> audit_pb2.AuditEvaluation:
         result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         evaluation_id = session.execute(_LOG_EVALUATION, {
             "audit_id": audit.audit_id, "revision": audit.revision, "cause": cause,
             "input_digest": content, "ruleset_version": evaluation.ruleset_version,
             "result": json_format.MessageToJson(result, indent=None), "client": actor.client,
-            "created_at": actions.now(),
+            "created_at": actions.now(), "moderator_id": moderator_id,
         }).scalar_one()
         self._save_head(session, head, audit, evaluation_id)
         metrics.findings_once_stored(session, evaluation.findings)
@@ -449,8 +449,10 @@ class AuditService:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
         _take_history_turn(session, audit)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
+        # The note is not stored: free text about a child's case (narrative), and no
+        # response carries it back.
         return self._commit_evaluation(session, head, audit, evaluation, digest(record), "moderate",
-                                       actor)
+                                       actor, moderator_id=request.moderator_id)
 
 
 def _take_history_turn(session: Session, audit: Audit) -> None:

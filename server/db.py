@@ -139,6 +139,9 @@ class Evaluation(Base):
     result: Mapped[str] = mapped_column(Text)  # proto3 JSON of the AuditEvaluation, no actions
     client: Mapped[str] = mapped_column(ID, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Who moderated (ModerateAudit's moderator_id; "" for a submit): the calling
+    # system is ``client``, the person whose judgement changed the grade is this.
+    moderator_id: Mapped[str] = mapped_column(ID, default="")
 
 
 class Action(Base):

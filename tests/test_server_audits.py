@@ -8,6 +8,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
+from sqlalchemy import create_engine, text
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2, rules_pb2
 from tests.api import Client, audit, error_code, revise, submit, unique, watched
@@ -192,6 +193,25 @@ def test_get_audit_and_moderation(client: Client) -> None:
     assert moderated.effective_grade == common_pb2.GRADE_DOES_NOT_MEET_GOOD
     assert "MO-01" in {f.rule_id for f in moderated.findings}
     assert len(corrective(moderated)) == 1
+
+
+def test_the_decision_log_records_who_moderated(server, client: Client) -> None:  # type: ignore[no-untyped-def]
+    """The calling system is the client; the person whose judgement changed the grade
+    is the moderator, kept with the moderation's evaluation."""
+    message = audit(("PLANS",), overall="MEETS_GOOD", completedOn="2026-01-15")
+    submit(client, message)
+    client.audits.ModerateAudit(audit_pb2.ModerateAuditRequest(
+        audit_id=message.audit_id, moderator_id="psw-7",
+        moderated_grade=common_pb2.GRADE_DOES_NOT_MEET_GOOD, note="inconsistent"))
+    engine = create_engine(server.database_url)
+    try:
+        with engine.connect() as connection:
+            logged = connection.execute(text(
+                "SELECT cause, moderator_id FROM evaluations WHERE audit_id = :a ORDER BY id"),
+                {"a": message.audit_id}).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in logged] == [("submit", ""), ("moderate", "psw-7")]
 
 
 def test_bad_input_lists_every_problem_and_stores_nothing(server, client: Client) -> None:  # type: ignore[no-untyped-def]
