@@ -74,7 +74,10 @@ class Supervisor:
         self.port = int(port) if port != "0" else _free_port(host)
         self.metrics_dir = tempfile.mkdtemp(prefix="lenses-metrics-")
         self.workers: list[Worker] = []
-        self.stopping = threading.Event()
+        # A plain flag, not a threading.Event: the signal handler sets it on the main
+        # thread, which may be inside Event.wait holding the Event's lock, and the
+        # handler would then wait for that lock forever.
+        self.stopping = False
         self.command = [sys.executable, "-m", "server.worker"]
 
     def _environment(self, index: int) -> dict[str, str]:
@@ -103,7 +106,7 @@ class Supervisor:
         self.workers = [self._spawn(i) for i in range(self.settings.workers)]
         for worker in self.workers:
             while not worker.ready.wait(0.1):
-                if worker.process.poll() is not None or self.stopping.is_set():
+                if worker.process.poll() is not None or self.stopping:
                     self.stop()
                     return False
         try:
@@ -129,7 +132,7 @@ class Supervisor:
 
     def watch(self) -> None:
         """Replace workers that die (see ``restart_delay``), until asked to stop."""
-        while not self.stopping.is_set():
+        while not self.stopping:
             now = time.monotonic()
             for slot, worker in enumerate(self.workers):
                 code = worker.process.poll()
@@ -137,9 +140,9 @@ class Supervisor:
                     continue
                 if worker.restart_at is None:
                     worker.restart_at = self._died(worker, code, now)
-                if now >= worker.restart_at and not self.stopping.is_set():
+                if now >= worker.restart_at and not self.stopping:
                     self.workers[slot] = self._spawn(worker.index, worker.quick_deaths)
-            self.stopping.wait(TICK)
+            time.sleep(TICK)  # a signal's handler runs, then the sleep goes on (PEP 475)
 
     def _died(self, worker: Worker, code: int, now: float) -> float:
         """Note a worker's death; when to start its replacement."""
@@ -158,12 +161,13 @@ class Supervisor:
 
     def request_stop(self, *_: object) -> None:
         """The signal handler: only asks. ``watch`` returns and ``run`` then stops the
-        workers, so none can be started after the others were told to stop."""
-        self.stopping.set()
+        workers, so none can be started after the others were told to stop. It takes
+        no lock: it runs on the main thread, between any two of its steps."""
+        self.stopping = True
 
     def stop(self) -> None:
         """Forward SIGTERM; give the workers GRACE seconds to drain, then kill."""
-        self.stopping.set()
+        self.stopping = True
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGTERM)

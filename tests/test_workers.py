@@ -200,3 +200,31 @@ def test_a_worker_that_cannot_start_is_not_restarted_in_a_tight_loop(
     deaths = [r.getMessage() for r in caplog.records if "exited with 3" in r.getMessage()]
     assert 2 <= len(deaths) <= 7, deaths
     assert not watching.is_alive()
+
+
+_SIGNAL_RACE = """
+import random, shutil, signal, sys
+import server.supervisor as supervisor
+from server.config import Settings
+
+supervisor.TICK = 0.00005  # the loop's checks as often as can be: the race comes soon
+for trial in range(3000):
+    s = supervisor.Supervisor(Settings(listen="127.0.0.1:0", workers=1), sys.stdout)
+    signal.signal(signal.SIGALRM, s.request_stop)
+    signal.setitimer(signal.ITIMER_REAL, random.uniform(0.0001, 0.002))
+    s.watch()  # no workers: returns once the handler has run
+    shutil.rmtree(s.metrics_dir, ignore_errors=True)
+print("stopped every time")
+"""
+
+
+def test_a_stop_signal_never_deadlocks_the_supervisor() -> None:
+    """The handler runs on the main thread between any two of its steps, also while
+    ``watch`` waits: it must take no lock that ``watch`` may hold (with a
+    threading.Event it hung within a few hundred signals)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _SIGNAL_RACE], capture_output=True, text=True,
+                            timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0 and "stopped every time" in result.stdout, result.stderr[-2000:]
