@@ -164,11 +164,14 @@ def _read(path: Path, root: Path, schema_name: str, errors: list[RulesError]) ->
 
 def _unread_yaml(root: Path) -> list[RulesError]:
     """A ``.yml`` file in the folder: only ``.yaml`` files are read, and a rule (or
-    test case) silently left out would look like a rule that never fires."""
+    test case) silently left out would look like a rule that never fires. Hidden
+    files and folders are not the rules' (``.github/workflows/ci.yml`` of a rules
+    folder kept as its own repository)."""
     return [
         RuleParseError("not read: rule, params and test files must end in .yaml",
                        Location(f"{root.name}/{path.relative_to(root)}"))
         for path in sorted(root.rglob("*.yml"))
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
 
 

@@ -250,6 +250,17 @@ def test_check_names_a_yml_file_it_would_not_read(rules_copy: Path) -> None:
     assert "rules/grading/GC-06-shortcomings-not-reflected.yml: not read" in result.stdout
 
 
+def test_hidden_yml_files_are_not_the_rules(rules_copy: Path) -> None:
+    """A rules folder kept as its own repository has CI files (.github/…/*.yml,
+    .gitlab-ci.yml): not rules, so no reason to refuse the folder (or the server's start)."""
+    workflows = rules_copy / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci.yml").write_text("on: push\n")
+    (rules_copy / ".gitlab-ci.yml").write_text("test: {script: [lenses test]}\n")
+    result = lenses("check", rules_copy)
+    assert result.returncode == 0, result.stdout
+
+
 # -------------------------------------------------------------- test cases
 
 _CASES = """rule: GC-99
