@@ -13,7 +13,7 @@ import logging
 import os
 from datetime import date
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.evaluate import RulesEngine
@@ -22,6 +22,7 @@ from . import actions, metrics, reviews
 from .actions import Actor
 from .clock import today_in_england
 from .db import SweepRun
+from .errors import database_error
 from .store import Store
 
 log = logging.getLogger("lenses.sweep")
@@ -64,6 +65,9 @@ async def daily_sweeps(store: Store, engine: RulesEngine, client: str, every: fl
             if created is not None:
                 metrics.SWEEP_ACTIONS.inc(created)
                 log.info("daily sweep for %s created %d action(s)", today, created)
+        except DBAPIError as error:  # named, never with the values (errors.database_error)
+            metrics.SWEEPS.labels(result="failed").inc()
+            log.error("daily sweep for %s failed: %s", today, database_error(error))
         except Exception:  # the next check tries again; the server keeps serving
             metrics.SWEEPS.labels(result="failed").inc()
             log.exception("daily sweep for %s failed", today)

@@ -18,7 +18,3 @@ from server.clock import today_in_england
 def test_today_is_the_date_in_england(instant: datetime, day: date) -> None:
     assert today_in_england(instant) == day
 
-
-def test_today_without_an_instant_is_now_in_england() -> None:
-    before = today_in_england(datetime.now(UTC))
-    assert today_in_england() in (before, date.fromordinal(before.toordinal() + 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from lenses.v1 import action_pb2, common_pb2
@@ -56,3 +57,40 @@ def test_two_servers_sweep_today_exactly_once(tmp_path: Path) -> None:
             runs = connection.execute(text("SELECT as_of, created FROM sweep_runs")).all()
         engine.dispose()
         assert [(str(day), created) for day, created in runs] == [(today_in_england().isoformat(), 1)]
+
+
+def test_a_daily_sweep_failing_in_the_database_is_logged_by_name(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The server keeps serving, and the log names the problem as internal errors do
+    (kind, code, table, statement), without the database's message or values."""
+    import asyncio
+    import logging
+
+    from engine import RulesEngine
+    from server import daily
+    from server.migrate import upgrade
+    from server.store import Store
+    from tests.conftest import RULES
+
+    url = f"sqlite:///{tmp_path / 'lenses.db'}"
+    upgrade(url)
+    broken = create_engine(url)
+    with broken.begin() as connection:
+        connection.execute(text("DROP TABLE sweep_runs"))
+    broken.dispose()
+    store = Store(url)
+
+    async def a_few_checks() -> None:
+        sweeping = asyncio.create_task(
+            daily.daily_sweeps(store, RulesEngine.from_directory(RULES), "test", 0.05))
+        await asyncio.sleep(0.5)
+        sweeping.cancel()
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="lenses.sweep"):
+            asyncio.run(a_few_checks())
+    finally:
+        store.close()
+    failures = [r for r in caplog.records if r.name == "lenses.sweep"]
+    assert failures and all(r.exc_info is None for r in failures)
+    assert "OperationalError" in failures[0].getMessage() and "sweep_runs" in failures[0].getMessage()

@@ -20,6 +20,7 @@ from lenses.v1 import (
     review_pb2_grpc,
 )
 from server import actions as server_actions
+from server.clock import today_in_england
 from server.db import Action, ActionEvent
 from tests.api import Client, audit, submit, unique
 
@@ -199,7 +200,7 @@ def test_open_deep_dives_are_those_open_at_the_end_of_the_period(
     client: Client, reviews: review_pb2_grpc.ReviewServiceStub
 ) -> None:
     area = unique("SA")
-    today = datetime.now(UTC).date()
+    today = today_in_england()  # the server's today, as created_on
     last_month_end = today.replace(day=1) - timedelta(days=1)
     days = [(last_month_end - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
     deep_dive(client, area, "T1", "PLANS", days)
