@@ -23,6 +23,7 @@ from server import actions as server_actions
 from server.clock import today_in_england
 from server.db import Action, ActionEvent
 from tests.api import Client, audit, submit, unique
+from tests.test_server_providers import placement
 
 K = common_pb2
 # Months still ahead whenever this runs: "open at the end" of them is open now.
@@ -43,31 +44,10 @@ def providers(client: Client) -> provider_pb2_grpc.ProviderServiceStub:
 def place(
     providers: provider_pb2_grpc.ProviderServiceStub, provider_id: str, area: str, team: str, start_on: str
 ) -> list[K.Action]:
-    """A placement with every check done (so no ES-06); its actions."""
-    checks = provider_pb2.PlacementChecks(
-        ofsted_report=True,
-        regulation_reports=True,
-        la_references=True,
-        insurance=True,
-        statement_of_purpose=True,
-        social_worker_visit=True,
-    )
-    response = providers.RecordPlacement(
-        provider_pb2.RecordPlacementRequest(
-            placement=provider_pb2.Placement(
-                placement_id=unique("PL"),
-                case_ref=unique("C"),
-                provider_id=provider_id,
-                start_on=start_on,
-                social_worker_id="sw-1",
-                team_manager_id="tm-1",
-                team=team,
-                service_area=area,
-                checks=checks,
-            )
-        )
-    )
-    return list(response.actions)
+    """A placement with every check done (so no ES-06) in ``area`` / ``team``; its actions."""
+    message = placement(provider_id, start_on)
+    message.team, message.service_area = team, area
+    return list(providers.RecordPlacement(provider_pb2.RecordPlacementRequest(placement=message)).actions)
 
 
 def deep_dive(client: Client, area: str, team: str, below: str, days: list[str]) -> None:
