@@ -251,9 +251,14 @@ class AuditService:
         actions.apply_intents(session, others, evaluation.ruleset_version, audit.completed_on, actor)
         if head is None:
             return  # a first save: no earlier revision raised anything to withdraw
+        if audit.effective_grade is None:
+            # rules.md ES-01: the corrective action is withdrawn when the grade is lifted
+            # to at least good. A completed revision with its grade cleared (GC-01 blocks
+            # it) lifts nothing, so it withdraws nothing; the next graded save decides.
+            return
         keep_ids = {row.action_id for row in kept}
         reason = (f"revision {audit.revision}: effective grade "
-                  f"{audit.effective_grade or 'unset'} no longer calls for it")
+                  f"{audit.effective_grade} no longer calls for it")
         # Locked (PostgreSQL): an action being completed meanwhile is withdrawn only if
         # it is still open once that completion has committed, and is not completed after.
         for row in session.scalars(select(Action).where(

@@ -58,6 +58,20 @@ def test_a_later_good_revision_withdraws_and_a_repeat_returns_the_same_ids(clien
     assert withdrawn.status == common_pb2.ACTION_STATUS_WITHDRAWN and withdrawn.withdrawn_reason
 
 
+def test_a_revision_with_its_grade_cleared_keeps_the_corrective_action(client: Client) -> None:
+    # ES-01 withdraws only when the grade is lifted to at least good; clearing it
+    # (a completed save GC-01 blocks) must not silently drop the corrective action.
+    first = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
+    (created,) = corrective(submit(client, first))
+    cleared = revise(first, overallGrade="GRADE_UNSPECIFIED")
+    evaluation = submit(client, cleared)
+    assert "GC-01" in {f.rule_id for f in evaluation.findings}
+    (kept,) = corrective(evaluation)
+    assert kept.action_id == created.action_id and kept.status == common_pb2.ACTION_STATUS_OPEN
+    (withdrawn,) = corrective(submit(client, revise(cleared, overallGrade="GRADE_MEETS_GOOD")))
+    assert withdrawn.status == common_pb2.ACTION_STATUS_WITHDRAWN
+
+
 def test_completion_date_change_moves_the_due_date(client: Client) -> None:
     first = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15")
     (created,) = corrective(submit(client, first))
