@@ -484,6 +484,11 @@ def action_digest(owner_id: str, description: str) -> str:
 
 # ------------------------------------------------------------------- sweep
 
+# The open actions the escalation sweep gives the rules: those past due (at least one
+# day overdue), of these kinds. A rule on ``open_action`` must require both, or it
+# could pass ``lenses test`` and never fire on the server; the loader checks it.
+SWEPT_ACTION_KINDS = frozenset({"CORRECTIVE_ACTION", "PLAN_RATING_RESPONSE"})
+
 
 def sweep_facts(data: SweepInput) -> list[Fact]:
     """One fact per open action and per service area's latest panel."""

@@ -15,7 +15,7 @@ import itertools
 import json
 import math
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -309,7 +309,21 @@ class _RuleBuilder:
             raise self.error("a rule whose trigger gives a finding needs a severity", path)
         for i, action in enumerate(actions):
             self._check_due_is_set(action.due, kind, condition, (*path, "actions", i, "due"))
+        if kind == "open_action":
+            self._check_swept(condition, (*path, "when"))
         return Trigger(kind, condition, message, because, actions)
+
+    def _check_swept(self, condition: conditions.Condition, path: PathKey) -> None:
+        """An ``open_action`` rule must require what the sweep passes (see
+        :data:`facts.SWEPT_ACTION_KINDS`): else it could never fire on the server."""
+        kinds = ", ".join(sorted(facts.SWEPT_ACTION_KINDS))
+        if not _requires(condition, "kind", _names_swept_kinds):
+            raise self.error(f"the sweep passes only open actions of kind {kinds}: the "
+                             "condition needs {field: kind, eq: ...} or {field: kind, in: "
+                             "[...]} naming only those", path)
+        if not _requires(condition, "days_overdue", _needs_overdue):
+            raise self.error("the sweep passes only open actions past due: the condition "
+                             "needs {field: days_overdue, gt: 0} (or a later day)", path)
 
     def _check_due_is_set(self, due: DueSpec, kind: str, condition: conditions.Condition,
                           path: PathKey) -> None:
@@ -490,11 +504,36 @@ class _RuleBuilder:
 
 def _requires_true(condition: conditions.Condition, flag: str) -> bool:
     """True when ``condition`` can only hold if the bool field ``flag`` is true."""
+    return _requires(condition, flag, lambda test: not conditions.predicate(test)({flag: False}))
+
+
+def _requires(condition: conditions.Condition, name: str,
+              enough: Callable[[conditions.Test], bool]) -> bool:
+    """True when ``condition`` can only hold if a test of field ``name`` that
+    ``enough`` accepts holds (one such test under ``all``; one in each ``any`` branch)."""
     if isinstance(condition, conditions.Test):
-        return condition.subject == flag and not conditions.predicate(condition)({flag: False})
+        return condition.subject == name and enough(condition)
     if condition.mode == "all":
-        return any(_requires_true(item, flag) for item in condition.items)
-    return all(_requires_true(item, flag) for item in condition.items)
+        return any(_requires(item, name, enough) for item in condition.items)
+    return all(_requires(item, name, enough) for item in condition.items)
+
+
+def _names_swept_kinds(test: conditions.Test) -> bool:
+    """``kind eq K`` or ``kind in [...]``, naming only kinds the sweep passes."""
+    if test.op not in ("eq", "in"):
+        return False
+    named = test.value if isinstance(test.value, tuple) else (test.value,)
+    return bool(named) and all(value in facts.SWEPT_ACTION_KINDS for value in named)
+
+
+def _needs_overdue(test: conditions.Test) -> bool:
+    """A test of ``days_overdue`` that fails on every day not past due (0 or less)."""
+    values = test.value if isinstance(test.value, tuple) else (test.value,)
+    if not all(type(v) in (int, float) for v in values):
+        return False
+    if test.op in ("in", "eq", "gte"):
+        return all(v > 0 for v in values)  # type: ignore[operator]
+    return test.op == "gt" and values[0] >= 0  # type: ignore[operator]
 
 
 def _value_type(value: Any) -> str:

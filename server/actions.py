@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.evaluate import RulesEngine
+from engine.facts import SWEPT_ACTION_KINDS
 from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
 from lenses.v1 import action_pb2, common_pb2
 
@@ -30,8 +31,9 @@ from .store import after_commit, at_commit
 OPEN, COMPLETED, WITHDRAWN = "OPEN", "COMPLETED", "WITHDRAWN"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
 DECISION_OUTCOMES = ("REMAIN", "MOVE")
-# Open actions the sweep looks at (ES-02, ES-08).
-ESCALATABLE = ("CORRECTIVE_ACTION", "PLAN_RATING_RESPONSE")
+# Open actions the sweep looks at (ES-02, ES-08): the kinds every sweep rule must
+# name (the loader refuses an ``open_action`` rule on another kind).
+ESCALATABLE = tuple(sorted(SWEPT_ACTION_KINDS))
 
 
 @dataclass(frozen=True)
