@@ -21,9 +21,18 @@ from typing import Any
 
 from . import dates
 from .model import (
+    ACTION_KINDS,
+    AGE_BANDS,
     AREAS,
     AT_LEAST_GOOD,
+    AUDIT_STATUSES,
     GRADE_STEP,
+    GRADES,
+    LENSES,
+    OFSTED_GRADES,
+    PLAN_TYPES,
+    RAG_RATINGS,
+    STRANDS,
     AreaJudgement,
     Audit,
     AuditHistory,
@@ -121,6 +130,41 @@ KINDS: dict[str, dict[str, str]] = {
         "months_since_panel": "num", "review_due_open": "bool",
     },
 }
+
+# The values an enumerated ``str`` field can hold. A rule comparing one with any other
+# value (a misspelt ``MEETS_GOD``) could never hold, so the loader refuses it. Review
+# judgement areas are the catalogue's, checked by the loader against the catalogue.
+_GRADE_VALUES = frozenset({*GRADES, UNSET})
+_OFSTED_VALUES = frozenset(OFSTED_GRADES)
+FIELD_VALUES: dict[str, dict[str, frozenset[str]]] = {
+    "audit": {
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
+        "effective_grade": _GRADE_VALUES, "moderated_grade": _GRADE_VALUES,
+        "strand": frozenset({*STRANDS, UNSET}), "age_band": frozenset({*AGE_BANDS, UNSET}),
+    },
+    "area": {
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
+        "effective_grade": _GRADE_VALUES, "area": frozenset(AREAS), "grade": _GRADE_VALUES,
+    },
+    "agreed_action": {
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
+        "effective_grade": _GRADE_VALUES,
+    },
+    "inspection": {
+        "grade": _OFSTED_VALUES, "previous_grade": frozenset({*OFSTED_GRADES, NEVER_INSPECTED}),
+    },
+    "placed_child": {"inspection_grade": _OFSTED_VALUES},
+    "placement": {"provider_grade": frozenset({*OFSTED_GRADES, NEVER_INSPECTED})},
+    "plan_rating": {"plan_type": frozenset(PLAN_TYPES), "rating": frozenset(RAG_RATINGS)},
+    "judgement": {"lens": frozenset(LENSES), "grade": frozenset({*OFSTED_GRADES, UNSET})},
+    "lens_score": {
+        "lens": frozenset({*LENSES, "OVERALL"}), "judgement": frozenset({*OFSTED_GRADES, UNSET}),
+    },
+    "review_action": {"lens": frozenset(LENSES)},
+    "open_action": {"kind": frozenset(ACTION_KINDS)},
+}
+# Fields whose values are the catalogue's judgement areas.
+CATALOGUE_AREA_FIELDS = (("judgement", "judgement_area"), ("review_action", "judgement_area"))
 
 # Collections a fact of a kind carries for ``count`` / ``share`` / ``list``.
 COLLECTIONS: dict[str, dict[str, str]] = {

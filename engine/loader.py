@@ -124,18 +124,19 @@ def load_ruleset(directory: str | Path) -> Ruleset:
     assert params_doc and catalogue_doc
     errors += _band_order(params_doc) + _catalogue_repeats(catalogue_doc)
     params: dict[str, Any] = params_doc.data
+    catalogue, titles = _catalogue(catalogue_doc.data)
+    field_values = _field_values(catalogue)
     rules = []
     for document in rule_docs:
         assert document is not None
         try:
-            rules.append(_build_rule(document, params))
+            rules.append(_build_rule(document, params, field_values))
         except RulesError as exc:
             errors.append(exc)
     id_lines = {d.file: d.lines.get(("id",), 1) for d in rule_docs if d is not None}
     errors += _duplicate_ids(rules, id_lines)
     if errors:
         raise RuleParseErrors(errors)
-    catalogue, titles = _catalogue(catalogue_doc.data)
     return Ruleset(
         version=_version(root, [params_doc, catalogue_doc, *rule_docs]),
         rules=tuple(sorted(rules, key=lambda r: _rule_order(r.rule_id))),
@@ -254,10 +255,12 @@ def _catalogue(data: Mapping[str, Any]) -> tuple[dict[str, tuple[str, ...]], dic
 class _RuleBuilder:
     """Turns one schema-valid rule document into a :class:`Rule`."""
 
-    def __init__(self, document: Document, params: Mapping[str, Any]) -> None:
+    def __init__(self, document: Document, params: Mapping[str, Any],
+                 field_values: Mapping[tuple[str, str], frozenset[str]]) -> None:
         self.document = document
         self.params = params
         self.params_used: list[str] = []
+        self.field_values = field_values  # (kind, field) -> the values it can hold
 
     def error(self, message: str, path: PathKey) -> RuleCompileError:
         return RuleCompileError(message, self.document.location(path))
@@ -361,11 +364,26 @@ class _RuleBuilder:
         if "field" in node:
             name = self.field(kind, node["field"], conditions_only=True, path=(*path, "field"))
             subject, subject_type = f"field {name!r}", facts.KINDS[kind][name]
+            self._check_enumerated(kind, name, node[op], value, (*path, op))
         else:
             function = "count" if "count" in node else "share"
             self.aggregate(node[function], kind, (*path, function), function)
             subject, subject_type = f"a {function}", "num"
         self._check_operand(subject, subject_type, op, node[op], value, (*path, op))
+
+    def _check_enumerated(self, kind: str, name: str, written: Any, value: Any,
+                          path: PathKey) -> None:
+        """A value compared with an enumerated field must be one it can hold: a
+        misspelt grade would make the test silently never (or, with ``ne``, always) hold."""
+        allowed = self.field_values.get((kind, name))
+        if allowed is None:
+            return
+        given = (f" (from parameter {written['param']!r} in {PARAMS_FILE})"
+                 if isinstance(written, dict) and "param" in written else "")
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item not in allowed:
+                raise self.error(f"field {name!r} of {kind!r} is never {item!r}{given}; it is "
+                                 f"one of {', '.join(sorted(allowed))}", path)
 
     def _check_operand(self, subject: str, subject_type: str, op: str, written: Any,
                        value: Any, path: PathKey) -> None:
@@ -547,6 +565,17 @@ def _value_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _build_rule(document: Document, params: Mapping[str, Any]) -> Rule:
-    return _RuleBuilder(document, params).build()
+def _build_rule(document: Document, params: Mapping[str, Any],
+                field_values: Mapping[tuple[str, str], frozenset[str]]) -> Rule:
+    return _RuleBuilder(document, params, field_values).build()
+
+
+def _field_values(catalogue: Mapping[str, Any]) -> dict[tuple[str, str], frozenset[str]]:
+    """(kind, field) -> the values an enumerated field can hold: ``facts.FIELD_VALUES``,
+    and judgement areas from this folder's catalogue."""
+    values = {(kind, name): allowed for kind, fields in facts.FIELD_VALUES.items()
+              for name, allowed in fields.items()}
+    areas = frozenset(area for lens_areas in catalogue.values() for area in lens_areas)
+    values.update({key: areas for key in facts.CATALOGUE_AREA_FIELDS})
+    return values
 

@@ -34,6 +34,14 @@ ACTION_KINDS: tuple[str, ...] = (
 SUBJECT_TYPES: tuple[str, ...] = (
     "AUDIT", "CASE", "PROVIDER", "PLACEMENT", "SERVICE_AREA", "AUDITOR",
 )
+AUDIT_STATUSES: tuple[str, ...] = ("DRAFT", "COMPLETED")
+STRANDS: tuple[str, ...] = (
+    "HELP_AND_PROTECTION", "LOOKED_AFTER_AND_PERMANENCE", "ADOPTION_AND_CARE_LEAVERS",
+    "LEADERSHIP_MANAGEMENT_GOVERNANCE", "LOCAL_SAFEGUARDING_BOARD",
+)
+AGE_BANDS: tuple[str, ...] = ("UNDER_1", "1_TO_4", "5_TO_9", "10_TO_15", "16_TO_17", "18_PLUS")
+PLAN_TYPES: tuple[str, ...] = ("CARE_PLAN", "CP_PLAN")
+RAG_RATINGS: tuple[str, ...] = ("RED", "AMBER", "GREEN")
 PLACEMENT_CHECKS: tuple[str, ...] = (
     "ofsted_report", "regulation_reports", "la_references", "insurance",
     "statement_of_purpose", "social_worker_visit",
