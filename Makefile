@@ -17,16 +17,18 @@ help: ## List the targets
 $(STAMP): pyproject.toml $(PROTOS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# The code generators first: the editable install must see gen/lenses.
-	$(PY) -m pip install --quiet 'grpcio-tools>=1.66,<2' 'mypy-protobuf>=3.6,<6'
+	# The code generators first (`make proto` installs them): the editable install must see gen/lenses.
 	$(MAKE) --no-print-directory proto
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv with the project and the `lenses` command
 
+# `make proto` works on a fresh clone too: it needs only the code generators, not the install.
 proto: ## Generate Python code and type stubs from proto/ into gen/
-	@test -x $(PY) || { echo "run 'make install' first"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c 'import grpc_tools, mypy_protobuf' 2>/dev/null || \
+	  $(PY) -m pip install --quiet 'grpcio-tools>=1.66,<2' 'mypy-protobuf>=3.6,<6'
 	rm -rf $(GEN) && mkdir -p $(GEN)
 	PATH=$(BIN):$$PATH $(PY) -m grpc_tools.protoc -I proto \
 	  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from engine import InputError, RulesEngine, RulesError
 from engine.evaluate import Evaluation
-from engine.loader import load_ruleset
+from engine.loader import PARAMS_FILE, TESTS_DIR, load_ruleset
 
 from . import convert, inputs, rule_cases
 from .clock import today_in_england
@@ -210,7 +210,7 @@ def _record_id(kind: str, record: object) -> str:
 
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     """Run every rule case; print each failure with the difference."""
-    directory = _rules_dir(args.directory or args.rules)
+    directory = _cases_rules_dir(_rules_dir(args.directory or args.rules))
     engine = RulesEngine.from_directory(directory)
     results = rule_cases.run_all(engine, directory)
     failed = [r for r in results if not r.passed]
@@ -227,6 +227,16 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"no test cases found in {directory / 'tests'}\n")
         return 1
     return 1 if failed else 0
+
+
+def _cases_rules_dir(directory: Path) -> Path:
+    """``lenses test DIR`` runs "the rule test cases in rules/tests/ (or DIR)": DIR may
+    be a rules folder or the test-case folder inside one (``lenses test rules/tests``),
+    whose cases then run against the rules around them."""
+    if (directory.name == TESTS_DIR and not (directory / PARAMS_FILE).exists()
+            and (directory.parent / PARAMS_FILE).exists()):
+        return directory.parent
+    return directory
 
 
 # ---------------------------------------------------------------- check
@@ -301,6 +311,7 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from .supervisor import run
 
     settings = _settings(args)
+    settings.check_serving()
     configure(settings.log_format)
     try:
         check_startup(settings)  # refuse before any worker starts

@@ -23,6 +23,9 @@ ENVIRONMENT = {
 }
 
 
+LOG_FORMATS = ("text", "json")
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the server needs to start."""
@@ -60,6 +63,17 @@ class Settings:
         values["workers"] = _workers(str(values["workers"]))  # a flag's 0 too: one per CPU
         return cls(**values)  # type: ignore[arg-type]
 
+    def check_serving(self) -> None:
+        """What ``lenses serve`` needs beyond ``from_env``: addresses as ``host:port`` and
+        a known log format, refused with the variable's name (exit 2) rather than as a
+        traceback once workers have started, or as logs silently left as text."""
+        _address("LENSES_LISTEN", self.listen)
+        if self.metrics_listen:
+            _address("LENSES_METRICS_LISTEN", self.metrics_listen)
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"LENSES_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, "
+                                f"not {self.log_format[:20]!r}")
+
     def to_env(self) -> dict[str, str]:
         """Every setting as its environment variable (``from_env`` reads them back)."""
         return {name: ("1" if value is True else "" if value is False else str(value))
@@ -75,6 +89,14 @@ class Settings:
             return ipaddress.ip_address(host).is_loopback
         except ValueError:  # any other host name ("127.example.org") may resolve anywhere
             return False
+
+
+def _address(variable: str, value: str) -> None:
+    """``host:port``; the host may be empty (every interface), a name or an address
+    (IPv6 in brackets), and port 0 picks a free port."""
+    _host, colon, port = value.rpartition(":")
+    if not colon or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise SettingsError(f"{variable} must be host:port, not {value[:60]!r}")
 
 
 def _workers(value: str) -> int:
