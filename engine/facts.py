@@ -166,6 +166,22 @@ FIELD_VALUES: dict[str, dict[str, frozenset[str]]] = {
 # Fields whose values are the catalogue's judgement areas.
 CATALOGUE_AREA_FIELDS = (("judgement", "judgement_area"), ("review_action", "judgement_area"))
 
+# Fields computed with parameters (the history windows, the lens scoring): a rule
+# reading one depends on them as on the parameters it names.
+_CONCERN_FIELDS = ("concern_cases", "concern_case_refs", "concern_audit_ids",
+                   "concern_strands", "concern_age_bands")
+_CALIBRATION_FIELDS = ("calibration_auditor_audits", "calibration_auditor_good_share",
+                       "calibration_others_audits", "calibration_others_good_share",
+                       "calibration_gap_points")
+_SCORING_PARAMS = ("lens_points", "lens_bands", "lens_floor_judgement", "lens_area_cap_grade",
+                   "lens_cap_judgement", "limiting_lenses")
+FIELD_PARAMS: dict[tuple[str, str], tuple[str, ...]] = {
+    **{("area", name): ("deep_dive_window_days",) for name in _CONCERN_FIELDS},
+    **{("audit", name): ("calibration_window_months",) for name in _CALIBRATION_FIELDS},
+    **{("lens_score", name): _SCORING_PARAMS
+       for name in ("score", "judgement", "capped", "limited_by")},
+}
+
 # Collections a fact of a kind carries for ``count`` / ``share`` / ``list``.
 COLLECTIONS: dict[str, dict[str, str]] = {
     "audit": {"areas": "area", "agreed_actions": "agreed_action"},

@@ -445,7 +445,15 @@ class _RuleBuilder:
                              path)
         if wanted and field_type != wanted:
             raise self.error(f"field {name!r} is a {field_type}, a {wanted} is needed", path)
+        self._uses_field(kind, name)
         return name
+
+    def _uses_field(self, kind: str, name: str) -> None:
+        """Count the parameters a field is computed with (``facts.FIELD_PARAMS``) as the
+        rule's: ``lenses explain`` lists them, and changing one changes the rule."""
+        for param in facts.FIELD_PARAMS.get((kind, name), ()):
+            if param not in self.params_used:
+                self.params_used.append(param)
 
     def because(self, name: str, value: Any, kind: str, path: PathKey) -> BecauseItem:
         if isinstance(value, str):
@@ -480,6 +488,8 @@ class _RuleBuilder:
                     f"template placeholder {{{name}}} is not a field of {kind!r} "
                     "or a 'because' name", path,
                 )
+            if name not in because:
+                self._uses_field(kind, name)
 
     def due(self, node: Mapping[str, Any], kind: str, path: PathKey) -> DueSpec:
         op = next(iter(node))

@@ -317,7 +317,20 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
                                     reviews.sweep_panels(session))
             return action_pb2.RunEscalationsResponse(
                 created=[actions.to_proto(r, as_of) for r in created])
-        return await self.app.call(context, self.app.write(context, work))
+        response = await self.app.call(context, self.app.write(context, work))
+        # Counted once it has committed (a retried transaction runs ``work`` again).
+        metrics.SWEEPS.labels(result="requested").inc()
+        metrics.SWEEP_ACTIONS.inc(len(response.created))
+        return response
+
+
+async def new_health_servicer() -> health.aio.HealthServicer:
+    """The health service, NOT_SERVING for the whole server until ``serve`` has seen the
+    database answer (operations.md: SERVING only once the rules and the database are
+    ready). grpcio's servicer starts SERVING, which the port would answer at once."""
+    servicer = health.aio.HealthServicer()
+    await servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    return servicer
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
@@ -532,7 +545,7 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None,
         handlers_for(descriptor, servicer, authenticator)
         for descriptor, servicer in zip(SERVICES, servicers, strict=True)
     ])
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = await new_health_servicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [s.full_name for s in SERVICES] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                                reflection.SERVICE_NAME]

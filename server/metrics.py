@@ -19,7 +19,8 @@ LATENCY = Histogram("lenses_request_seconds", "gRPC call latency, by RPC and sta
 FINDINGS = Counter("lenses_findings", "Findings of stored evaluations (saves, moderations), by rule",
                    ["rule"])
 ACTIONS = Counter("lenses_actions_created", "Actions created, by kind", ["kind"])
-SWEEPS = Counter("lenses_sweeps", "Daily sweep checks, by result (ran, skipped, failed)", ["result"])
+SWEEPS = Counter("lenses_sweeps", "Sweeps, by result: the daily sweep's checks (ran, skipped, "
+                 "failed) and RunEscalations calls (requested)", ["result"])
 SWEEP_ACTIONS = Counter("lenses_sweep_actions_created", "Actions created by sweeps")
 
 

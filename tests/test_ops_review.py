@@ -175,3 +175,40 @@ def test_narrative_reaches_no_log_and_no_stored_row(metered: Metered) -> None:
         for table in tables:
             for row in db.execute(f"SELECT * FROM {table}"):  # noqa: S608 - names from the schema
                 assert MARKER not in " ".join(map(str, row)), table
+
+
+def test_run_escalations_is_counted_as_a_sweep_with_what_it_created(metered: Metered) -> None:
+    """operations.md's metrics count "sweep results": RunEscalations (and so a client
+    driving the sweep itself) was not counted, only the daily sweep inside the server."""
+    with metered.server.channel() as channel:
+        client = Client(channel)
+        submit(client, audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-01-15"))
+        before = metered.scrape()
+        swept = client.actions.RunEscalations(
+            action_pb2.RunEscalationsRequest(as_of="2026-03-02"), timeout=30)
+        after = metered.scrape()
+    assert len(swept.created) >= 1  # at least this audit's overdue corrective action
+
+    def grew(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert grew('lenses_sweeps_total{result="requested"}') == 1
+    assert grew("lenses_sweep_actions_created_total") == len(swept.created)
+
+
+def test_health_is_not_serving_until_the_server_has_checked_its_database() -> None:
+    """operations.md: SERVING only once the rules and the database are ready. grpcio's
+    health servicer starts SERVING for the whole server, which the port answered
+    between ``server.start()`` and the database check."""
+    import asyncio
+
+    from grpc_health.v1 import health_pb2
+
+    from server.app import new_health_servicer
+
+    async def status() -> int:
+        servicer = await new_health_servicer()
+        response = await servicer.Check(health_pb2.HealthCheckRequest(service=""), None)
+        return int(response.status)
+
+    assert asyncio.run(status()) == health_pb2.HealthCheckResponse.NOT_SERVING
