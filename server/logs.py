@@ -32,11 +32,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """Readable lines; a call's request id and client follow its message, as JSON lines
+    carry them, so a client's report or an internal error can be found in the text too."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = " ".join(f"{name}={getattr(record, name)}" for name in ("request_id", "client")
+                       if getattr(record, name, None))
+        return f"{line} {ids}" if ids else line
+
+
 def configure(log_format: str) -> None:
     """Send logs to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)

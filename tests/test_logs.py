@@ -1,8 +1,9 @@
-"""JSON logs: one line per call with a request id, and no narrative text in any log."""
+"""Logs: one line per call with a request id (JSON and text), and no narrative text in any log."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,18 @@ def _parsed(line: str) -> dict[str, Any]:
         pytest.fail(f"a log line is not JSON: {line[:300]!r}")
     assert isinstance(entry, dict), line
     return entry
+
+
+def test_text_logs_carry_the_request_id_and_client_of_each_call(tmp_path: Path) -> None:
+    """The default (text) format: a call line names its request id (the one an
+    INTERNAL error's message gives the client) and its client, as JSON lines do."""
+    log_path = tmp_path / "server.log"
+    with (
+        fresh_database("sqlite", tmp_path) as url,
+        running_server(url, log_path=log_path, LENSES_LOG_FORMAT="text") as server,
+        server.channel() as channel,
+    ):
+        submit(Client(channel), audit())
+    lines = [line for line in log_path.read_text().splitlines() if "AuditService.SubmitAudit OK" in line]
+    assert len(lines) == 1, log_path.read_text()[-2000:]
+    assert re.search(r" request_id=[0-9a-f]{12} client=\S+$", lines[0]), lines[0]
