@@ -161,14 +161,27 @@ def check_startup(settings: Settings) -> None:
 def _clients(settings: Settings) -> auth.Clients | None:
     if settings.tokens_file:
         try:
-            return auth.load_clients(settings.tokens_file)
+            clients = auth.load_clients(settings.tokens_file)
         except auth.TokensFileError as exc:
             raise StartupError(str(exc)) from exc
+        if not settings.tls_client_ca:
+            _warn_certificate_only(clients)
+        return clients
     if not settings.is_loopback:
         raise StartupError(f"refusing to listen on {settings.listen} without LENSES_TOKENS_FILE: "
                            "without tokens only a loopback address is allowed")
     log.warning("no LENSES_TOKENS_FILE: accepting unauthenticated calls (loopback only)")
     return None
+
+
+def _warn_certificate_only(clients: auth.Clients) -> None:
+    """A client with no token can only present a certificate, which is never asked
+    for without LENSES_TLS_CLIENT_CA: it could not make a single call."""
+    with_tokens = {principal.name for principal in clients.by_digest.values()}
+    stranded = sorted(set(clients.by_name) - with_tokens)
+    if stranded:
+        log.warning("client(s) %s have no token_sha256 and, without LENSES_TLS_CLIENT_CA, no "
+                    "certificate is asked for: they cannot call", ", ".join(stranded))
 
 
 def _tls_credentials(settings: Settings) -> grpc.ServerCredentials | None:

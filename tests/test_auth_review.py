@@ -197,3 +197,20 @@ def test_two_authorization_headers_are_refused(secured: Any) -> None:
         for pair in ((_as("qa-client") + _as("monitor")), (_as("monitor") + _as("qa-client"))):
             assert error_code(lambda p=pair: client.actions.ListActions(request, metadata=p, timeout=30)) == (
                 grpc.StatusCode.UNAUTHENTICATED)
+
+
+@pytest.mark.parametrize(("client_ca", "warned"), [("", True), ("ca.pem", False)])
+def test_a_client_that_could_never_call_is_named_at_the_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, client_ca: str, warned: bool) -> None:
+    """A tokens-file client without token_sha256 can only use a certificate; without
+    LENSES_TLS_CLIENT_CA none is asked for, so it could not make a single call."""
+    from server.app import _clients
+
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"clients": [
+        {"name": "mosaic", "token_sha256": DIGEST, "roles": ["case-management"]},
+        {"name": "dashboard-cert", "roles": ["reader"]}]}))
+    with caplog.at_level("WARNING", logger="lenses"):
+        _clients(Settings(tokens_file=str(tokens), tls_client_ca=client_ca))
+    named = [r.getMessage() for r in caplog.records if "dashboard-cert" in r.getMessage()]
+    assert bool(named) == warned and "mosaic" not in " ".join(named)
