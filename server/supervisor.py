@@ -78,6 +78,7 @@ class Supervisor:
         # thread, which may be inside Event.wait holding the Event's lock, and the
         # handler would then wait for that lock forever.
         self.stopping = False
+        self.signalled = False  # a stop was asked for (SIGTERM, SIGINT), not a failure
         self.command = [sys.executable, "-m", "server.worker"]
 
     def _environment(self, index: int) -> dict[str, str]:
@@ -163,6 +164,7 @@ class Supervisor:
         """The signal handler: only asks. ``watch`` returns and ``run`` then stops the
         workers, so none can be started after the others were told to stop. It takes
         no lock: it runs on the main thread, between any two of its steps."""
+        self.signalled = True
         self.stopping = True
 
     def stop(self) -> None:
@@ -181,14 +183,24 @@ class Supervisor:
 
 def run(settings: Settings, out: TextIO) -> int:
     """``lenses serve``: supervise the workers until SIGTERM or SIGINT."""
-    supervisor = Supervisor(settings, out)
-    signal.signal(signal.SIGTERM, supervisor.request_stop)
-    signal.signal(signal.SIGINT, supervisor.request_stop)
+    return supervise(Supervisor(settings, out))
+
+
+def supervise(supervisor: Supervisor) -> int:
+    """Start the workers and keep them until SIGTERM or SIGINT: 0 once stopped as
+    asked (also while starting), 2 if a worker could not start."""
+    previous = {number: signal.signal(number, supervisor.request_stop)
+                for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         if not supervisor.start():
+            if supervisor.signalled:  # e.g. a deployment stopped it while it started
+                log.info("stopped while starting, as asked")
+                return 0
             return 2
         supervisor.watch()
         supervisor.stop()
         return 0
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         shutil.rmtree(supervisor.metrics_dir, ignore_errors=True)

@@ -3,6 +3,7 @@ no acknowledged save and is replaced; metrics add up across workers."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -176,7 +177,6 @@ def test_a_worker_that_cannot_start_is_not_restarted_in_a_tight_loop(
         caplog: pytest.LogCaptureFixture) -> None:
     """Workers that die at once (as when the database is down) are replaced ever more
     slowly: over 3 s, a handful of restarts rather than one every check (15)."""
-    import logging
     import shutil
     import sys
     import threading
@@ -228,3 +228,33 @@ def test_a_stop_signal_never_deadlocks_the_supervisor() -> None:
     result = subprocess.run([sys.executable, "-c", _SIGNAL_RACE], capture_output=True, text=True,
                             timeout=60, cwd=Path(__file__).resolve().parent.parent)
     assert result.returncode == 0 and "stopped every time" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_stop_asked_for_while_starting_is_a_clean_stop(caplog: pytest.LogCaptureFixture) -> None:
+    """SIGTERM while the workers start (a deployment rolling back) stops them and
+    exits 0 with a line saying so; it was exit 2, the code of a worker that could
+    not start, with nothing logged."""
+    import sys
+    import threading
+
+    from server.config import Settings
+    from server.supervisor import Supervisor, supervise
+
+    supervisor = Supervisor(Settings(listen="127.0.0.1:0", workers=1), sys.stdout)
+    supervisor.command = [sys.executable, "-c", "import time; time.sleep(60)"]  # never ready
+    threading.Timer(1.0, supervisor.request_stop).start()
+    with caplog.at_level(logging.INFO, logger="lenses.supervisor"):
+        code = supervise(supervisor)
+    assert code == 0 and "stopped while starting" in caplog.text
+    assert all(worker.process.poll() is not None for worker in supervisor.workers)
+
+
+def test_a_worker_that_cannot_start_still_fails_the_start() -> None:
+    import sys
+
+    from server.config import Settings
+    from server.supervisor import Supervisor, supervise
+
+    supervisor = Supervisor(Settings(listen="127.0.0.1:0", workers=1), sys.stdout)
+    supervisor.command = [sys.executable, "-c", "raise SystemExit(3)"]
+    assert supervise(supervisor) == 2
