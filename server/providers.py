@@ -8,18 +8,27 @@ a later call may set to end it).
 Writes about one provider take its lock first (PostgreSQL; SQLite has one writer at
 a time), so each call sees the other's rows: an inadequate inspection and a
 placement recorded at once end as one or the other order would (ES-04 or ES-05).
+
+The rules decide on dates, not on the order calls arrive in: a placement recorded
+after an inspection whose rating date it spans gets what ES-04 gives the children
+placed then; an inspection recorded after a placement that started since (before
+the provider's next rating) raises what ES-05 raises on the new grade, and after the
+provider's next inspection, what ES-07 raises on it with this grade before it. Only
+what is new is raised (once per key); nothing is withdrawn. A placement that started
+on the rating date itself is left to the order of recording (either is possible).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from sqlalchemy import or_, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from engine import model
@@ -98,13 +107,42 @@ def _ensure_provider(session: Session, provider_id: str, name: str = "") -> Prov
     return provider
 
 
-def latest_grade(session: Session, provider_id: str, on: date, excluding: str = "") -> str | None:
-    """The provider's latest grade rated on or before ``on`` (None if never inspected)."""
+def latest_grade(session: Session, provider_id: str, on: date,
+                 excluding: Collection[str] = ()) -> str | None:
+    """The provider's latest grade rated on or before ``on`` (None if never inspected),
+    leaving out the inspections ``excluding``."""
+    query = select(Inspection.grade).where(Inspection.provider_id == provider_id,
+                                           Inspection.rated_on <= on)
+    if excluding:
+        query = query.where(Inspection.inspection_id.not_in(sorted(excluding)))
     return session.scalar(
-        select(Inspection.grade)
-        .where(Inspection.provider_id == provider_id, Inspection.rated_on <= on,
-               Inspection.inspection_id != excluding)
-        .order_by(Inspection.rated_on.desc(), Inspection.inspection_id.desc()).limit(1))
+        query.order_by(Inspection.rated_on.desc(), Inspection.inspection_id.desc()).limit(1))
+
+
+def _inspection_model(row: Inspection, provider_name: str) -> model.Inspection:
+    return model.Inspection(
+        inspection_id=row.inspection_id, provider_id=row.provider_id, grade=row.grade,
+        inspected_on=row.inspected_on, published_on=row.published_on, provider_name=provider_name,
+    )
+
+
+def _difference(before: Evaluation, after: Evaluation) -> tuple[list[model.Finding],
+                                                                 list[model.ActionIntent]]:
+    """What ``after`` says that ``before`` does not: findings of another rule (or
+    area), actions under another key."""
+    said = {(f.rule_id, f.area) for f in before.findings}
+    keys = {i.dedupe_key for i in before.actions}
+    return ([f for f in after.findings if (f.rule_id, f.area) not in said],
+            [i for i in after.actions if i.dedupe_key not in keys])
+
+
+@dataclasses.dataclass
+class _Late:
+    """What an earlier record's rules raise once a later call supplies the fact they
+    lacked (a placement or an inspection recorded out of date order)."""
+
+    findings: list[model.Finding] = dataclasses.field(default_factory=list)
+    rows: list[Action] = dataclasses.field(default_factory=list)
 
 
 def _checks_done(row: Placement) -> set[str]:
@@ -161,9 +199,79 @@ class ProviderService:
         ))
         rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      inspection.rated_on, actor)
+        late = _Late()
+        next_rated = session.scalar(select(func.min(Inspection.rated_on)).where(
+            Inspection.provider_id == inspection.provider_id,
+            Inspection.rated_on > inspection.rated_on))
+        self._placements_started_since(session, inspection, next_rated, late, actor)
+        self._inspections_next(session, inspection, next_rated, late, actor)
+        evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "inspection", inspection.inspection_id, content, evaluation,
-                         rows, actor)
+                         [*rows, *late.rows], actor)
         return _respond(session, record, response, actor.today)  # type: ignore[return-value]
+
+    def _placements_started_since(self, session: Session, inspection: model.Inspection,
+                                  next_rated: date | None, late: _Late, actor: Actor) -> None:
+        """ES-05 decides on "the provider's latest grade on the start date". A placement
+        recorded before this inspection, which it follows (it started after the rating
+        date and before the provider's next one), was decided on the grade before it:
+        what the new latest grade raises that the old one did not (an exception for a
+        child placed after an inadequate rating the service had not yet been told of)
+        is raised now, as in date order. Nothing is withdrawn.
+
+        Only placements that started after the rating date: for one that started on it,
+        which of the two came first that day is not in the data, and the order the two
+        were recorded in decides, as before (ES-05's exception, or ES-04's visit)."""
+        conditions = [Placement.provider_id == inspection.provider_id,
+                      Placement.start_on > inspection.rated_on]
+        if next_rated is not None:
+            conditions.append(Placement.start_on < next_rated)
+        placements = session.scalars(select(Placement).where(*conditions).order_by(
+            Placement.start_on, Placement.placement_id)).all()
+        if not placements:
+            return
+        # No inspection is rated between this one and their start dates: the grade on
+        # each start date is the grade on this rating date, without and with this one.
+        before = latest_grade(session, inspection.provider_id, inspection.rated_on,
+                              {inspection.inspection_id})
+        after = latest_grade(session, inspection.provider_id, inspection.rated_on)
+        if before == after:
+            return
+        for row in placements:
+            placement = _placement_model(row)
+            evaluation = self.engine.evaluate_placement(model.PlacementInput(placement, after))
+            findings, intents = _difference(
+                self.engine.evaluate_placement(model.PlacementInput(placement, before)), evaluation)
+            late.findings += findings
+            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
+                                               row.start_on, actor, once_per_key=True)
+
+    def _inspections_next(self, session: Session, inspection: model.Inspection,
+                          next_rated: date | None, late: _Late, actor: Actor) -> None:
+        """ES-07 decides on the grade before an inspection. The provider's next one (rated
+        after this one), if it was recorded first, was decided without this one: what it
+        raises with this grade before it that it did not raise (a decline from GOOD to
+        REQUIRES_IMPROVEMENT) is raised now, as in date order. Nothing is withdrawn."""
+        if next_rated is None:
+            return
+        following = session.scalars(select(Inspection).where(
+            Inspection.provider_id == inspection.provider_id, Inspection.rated_on == next_rated,
+        ).order_by(Inspection.inspection_id)).all()
+        provider = session.get(Provider, inspection.provider_id)
+        for row in following:
+            # Its previous grade as record_inspection reads it, without and with this one.
+            before = latest_grade(session, row.provider_id, row.rated_on,
+                                  {row.inspection_id, inspection.inspection_id})
+            after = latest_grade(session, row.provider_id, row.rated_on, {row.inspection_id})
+            if before == after:
+                continue
+            rated = _inspection_model(row, provider.provider_name if provider else "")
+            evaluation = self.engine.evaluate_inspection(model.InspectionInput(rated, after))
+            findings, intents = _difference(
+                self.engine.evaluate_inspection(model.InspectionInput(rated, before)), evaluation)
+            late.findings += findings
+            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
+                                               row.rated_on, actor, once_per_key=True)
 
     def record_placement(self, session: Session, message: provider_pb2.Placement,
                          actor: Actor) -> provider_pb2.RecordPlacementResponse:
@@ -192,9 +300,38 @@ class ProviderService:
         ))
         rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      placement.start_on, actor)
+        late = _Late()
+        self._ratings_placed_through(session, placement, late, actor)
+        evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "placement", placement.placement_id, _digest(started),
-                         evaluation, rows, actor)
+                         evaluation, [*rows, *late.rows], actor)
         return _respond(session, record, response, actor.today)  # type: ignore[return-value]
+
+    def _ratings_placed_through(self, session: Session, placement: model.Placement,
+                                late: _Late, actor: Actor) -> None:
+        """ES-04 acts for "every child placed there on that date". A placement recorded
+        after an inspection whose rating date it spans (started before it, not ended by
+        it) was not among the children then: what the inspection raises for this child
+        (the visit and the decision) is raised now, as in date order. Only ratings after
+        the start date: a placement that started on the rating date is left to the
+        order of recording (see ``_placements_started_since``)."""
+        conditions = [Inspection.provider_id == placement.provider_id,
+                      Inspection.rated_on > placement.start_on]
+        if placement.end_on is not None:
+            conditions.append(Inspection.rated_on < placement.end_on)
+        ratings = session.scalars(select(Inspection).where(*conditions).order_by(
+            Inspection.rated_on, Inspection.inspection_id)).all()
+        provider = session.get(Provider, placement.provider_id)
+        for row in ratings:
+            rated = _inspection_model(row, provider.provider_name if provider else "")
+            previous = latest_grade(session, row.provider_id, row.rated_on, {row.inspection_id})
+            evaluation = self.engine.evaluate_inspection(
+                model.InspectionInput(rated, previous, (placement,)))
+            findings, intents = _difference(
+                self.engine.evaluate_inspection(model.InspectionInput(rated, previous)), evaluation)
+            late.findings += findings
+            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
+                                               row.rated_on, actor, once_per_key=True)
 
     @staticmethod
     def _end(session: Session, placement: model.Placement, actor: Actor) -> None:

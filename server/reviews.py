@@ -109,9 +109,11 @@ class ReviewService:
                        evaluation: model.Evaluation, actor: Actor) -> None:
         """LS-07: one REVIEW_ACTION per identified action; a later revision that drops
         an action withdraws it; resubmitting creates no duplicates. LS-08: a panel
-        withdraws the open reminders of its service area for earlier panels."""
+        withdraws the open reminders of its service area for earlier panels. An action
+        completed under the same key is not raised again (LS-07: "resubmitting the
+        review creates no duplicates"); it stays listed, completed."""
         kept = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
-                                     review.panel_on or review.period_end, actor)
+                                     review.panel_on or review.period_end, actor, once_per_key=True)
         keep = {row.action_id for row in kept}
         ids = [row.action_id for row in _review_actions(session, review.review_id)
                if row.action_id not in keep]
