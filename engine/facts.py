@@ -107,6 +107,7 @@ KINDS: dict[str, dict[str, str]] = {
     "judgement": {
         "review_id": "str", "service_area": "str", "lens": "str", "judgement_area": "str",
         "judged": "bool", "grade": "str", "evidence_blank": "bool", "actions_count": "num",
+        "actions_described": "num",
         "audits_completed": "num", "audits_good_share": "num",
         "inadequate_provider_placements": "num", "period_start": "date", "period_end": "date",
     },
@@ -509,6 +510,9 @@ def review_facts(
                 "grade": _enum(judgement.grade if judgement else None),
                 "evidence_blank": judgement is None or _text_blank(judgement.evidence),
                 "actions_count": len(judgement.actions) if judgement else 0,
+                # An action row with no description identifies nothing (LS-02).
+                "actions_described": sum(not _text_blank(a.description) for a in judgement.actions)
+                if judgement else 0,
                 "audits_completed": evidence.audits_completed,
                 "audits_good_share": share,
                 "inadequate_provider_placements": evidence.inadequate_provider_placements,

@@ -258,11 +258,9 @@ def test_the_review_challenges_do_not_move_with_the_placement_policy(tmp_path: P
     assert "ES-05" in {f.rule_id for f in engine.evaluate_placement(placed).findings}
 
 
-# ------------------------------------------------------------------- not fixed here
+# ------------------------------------------------------------------- LS-02
 
 
-@pytest.mark.xfail(strict=True, reason="LS-02 counts an empty action row as an action: the count "
-                   "is engine/facts.py's (actions_count); see the review report")
 def test_an_empty_action_row_is_not_an_action_identified(client: Client) -> None:
     """LS-02: "an area judged REQUIRES_IMPROVEMENT or INADEQUATE has no action" (BLOCKING).
     A row with no description, owner or due date identifies no action."""
