@@ -289,6 +289,10 @@ def inspection_from_proto(m: provider_pb2.Inspection, path: str = "inspection") 
         or date.min,
         published_on=check.date(f"{path}.published_on", m.published_on),
     )
+    # A report is published after its inspection: an earlier date is a typing error,
+    # and ES-04 would date the action plan and visits from it, before the inspection.
+    if inspection.published_on and inspection.published_on < inspection.inspected_on:
+        check.add(f"{path}.published_on", "is before inspected_on")
     check.done()
     return inspection
 

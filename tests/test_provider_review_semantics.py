@@ -269,3 +269,29 @@ def test_an_empty_action_row_is_not_an_action_identified(client: Client) -> None
     message.judgements[1].actions.add()
     score = client.reviews.ScoreReview(review_pb2.ScoreReviewRequest(review=message))
     assert "LS-02" in {f.rule_id for f in score.findings}
+
+
+# ------------------------------------------------------------------- inspection dates
+
+
+def test_a_report_published_before_its_inspection_is_refused_and_nothing_is_stored(
+        client: Client) -> None:
+    """ES-04 dates the action plan and the visits from publication: a publication date
+    before the inspection (a typing error) would date them before the inspection."""
+    import grpc
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    provider_id = unique("SC")
+    typo = inspection(provider_id, common_pb2.OFSTED_GRADE_INADEQUATE, "2026-03-02", "2026-03-20")
+    with pytest.raises(grpc.RpcError) as refused:
+        record(client.providers, typo)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(refused.value)
+    assert status is not None
+    details = error_details_pb2.BadRequest()
+    status.details[0].Unpack(details)
+    assert [v.field for v in details.field_violations] == ["inspection.published_on"]
+    assert listed(client, provider_id=provider_id) == []
+    same_day = inspection(provider_id, common_pb2.OFSTED_GRADE_GOOD, "2026-03-20", "2026-03-20")
+    record(client.providers, same_day)  # published the day of the inspection: fine
