@@ -14,8 +14,10 @@ after an inspection whose rating date it spans gets what ES-04 gives the childre
 placed then; an inspection recorded after a placement that started since (before
 the provider's next rating) raises what ES-05 raises on the new grade, and after the
 provider's next inspection, what ES-07 raises on it with this grade before it. Only
-what is new is raised (once per key); nothing is withdrawn. A placement that started
-on the rating date itself is left to the order of recording (either is possible).
+what is new is raised (once per key); nothing is withdrawn. A child placed on the
+rating date itself gets both ES-04's visit and decision and ES-05's exception, in
+either order. (Two inspections of one provider rated the same day are still ordered
+by id, so ES-07 between them depends on which was recorded first.)
 """
 
 from __future__ import annotations
@@ -139,10 +141,26 @@ def _difference(before: Evaluation, after: Evaluation) -> tuple[list[model.Findi
 @dataclasses.dataclass
 class _Late:
     """What an earlier record's rules raise once a later call supplies the fact they
-    lacked (a placement or an inspection recorded out of date order)."""
+    lacked (a placement or an inspection recorded out of date order): the findings and
+    actions its evaluation with the new fact gives beyond its evaluation without it."""
 
     findings: list[model.Finding] = dataclasses.field(default_factory=list)
-    rows: list[Action] = dataclasses.field(default_factory=list)
+    # Actions to raise, by the date their timescale starts from (the record's own date).
+    intents: dict[date, list[model.ActionIntent]] = dataclasses.field(default_factory=dict)
+    ruleset_version: str = ""
+
+    def add(self, without: Evaluation, with_new: Evaluation, origin_on: date) -> None:
+        findings, intents = _difference(without, with_new)
+        self.findings += findings
+        self.intents.setdefault(origin_on, []).extend(intents)
+        self.ruleset_version = with_new.ruleset_version
+
+    def raise_actions(self, session: Session, actor: Actor) -> list[Action]:
+        """Create the new actions: one batch per origin date (an inspection can reach
+        hundreds of placements), never one raised again under a key already used."""
+        return [row for origin_on, intents in sorted(self.intents.items())
+                for row in actions.apply_intents(session, intents, self.ruleset_version,
+                                                 origin_on, actor, once_per_key=True)]
 
 
 def _checks_done(row: Placement) -> set[str]:
@@ -203,27 +221,28 @@ class ProviderService:
         next_rated = session.scalar(select(func.min(Inspection.rated_on)).where(
             Inspection.provider_id == inspection.provider_id,
             Inspection.rated_on > inspection.rated_on))
-        self._placements_started_since(session, inspection, next_rated, late, actor)
-        self._inspections_next(session, inspection, next_rated, late, actor)
+        self._placements_started_since(session, inspection, next_rated, late)
+        self._inspections_next(session, inspection, next_rated, late)
+        late_rows = late.raise_actions(session, actor)
         evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "inspection", inspection.inspection_id, content, evaluation,
-                         [*rows, *late.rows], actor)
+                         [*rows, *late_rows], actor)
         return _respond(session, record, response, actor.today)  # type: ignore[return-value]
 
     def _placements_started_since(self, session: Session, inspection: model.Inspection,
-                                  next_rated: date | None, late: _Late, actor: Actor) -> None:
+                                  next_rated: date | None, late: _Late) -> None:
         """ES-05 decides on "the provider's latest grade on the start date". A placement
-        recorded before this inspection, which it follows (it started after the rating
-        date and before the provider's next one), was decided on the grade before it:
-        what the new latest grade raises that the old one did not (an exception for a
-        child placed after an inadequate rating the service had not yet been told of)
-        is raised now, as in date order. Nothing is withdrawn.
+        recorded before this inspection, which it is the latest grade for (it started on
+        or after the rating date and before the provider's next one), was decided on the
+        grade before it: what the new latest grade raises that the old one did not (an
+        exception for a child placed after an inadequate rating the service had not yet
+        been told of) is raised now, as in date order. Nothing is withdrawn.
 
-        Only placements that started after the rating date: for one that started on it,
-        which of the two came first that day is not in the data, and the order the two
-        were recorded in decides, as before (ES-05's exception, or ES-04's visit)."""
+        A child placed on the rating date itself gets both ES-05's exception (the grade
+        counts from that day) and ES-04's visit and decision (placed there on that
+        date), whichever of the two was recorded first."""
         conditions = [Placement.provider_id == inspection.provider_id,
-                      Placement.start_on > inspection.rated_on]
+                      Placement.start_on >= inspection.rated_on]
         if next_rated is not None:
             conditions.append(Placement.start_on < next_rated)
         placements = session.scalars(select(Placement).where(*conditions).order_by(
@@ -239,15 +258,12 @@ class ProviderService:
             return
         for row in placements:
             placement = _placement_model(row)
-            evaluation = self.engine.evaluate_placement(model.PlacementInput(placement, after))
-            findings, intents = _difference(
-                self.engine.evaluate_placement(model.PlacementInput(placement, before)), evaluation)
-            late.findings += findings
-            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
-                                               row.start_on, actor, once_per_key=True)
+            late.add(self.engine.evaluate_placement(model.PlacementInput(placement, before)),
+                     self.engine.evaluate_placement(model.PlacementInput(placement, after)),
+                     row.start_on)
 
     def _inspections_next(self, session: Session, inspection: model.Inspection,
-                          next_rated: date | None, late: _Late, actor: Actor) -> None:
+                          next_rated: date | None, late: _Late) -> None:
         """ES-07 decides on the grade before an inspection. The provider's next one (rated
         after this one), if it was recorded first, was decided without this one: what it
         raises with this grade before it that it did not raise (a decline from GOOD to
@@ -266,12 +282,9 @@ class ProviderService:
             if before == after:
                 continue
             rated = _inspection_model(row, provider.provider_name if provider else "")
-            evaluation = self.engine.evaluate_inspection(model.InspectionInput(rated, after))
-            findings, intents = _difference(
-                self.engine.evaluate_inspection(model.InspectionInput(rated, before)), evaluation)
-            late.findings += findings
-            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
-                                               row.rated_on, actor, once_per_key=True)
+            late.add(self.engine.evaluate_inspection(model.InspectionInput(rated, before)),
+                     self.engine.evaluate_inspection(model.InspectionInput(rated, after)),
+                     row.rated_on)
 
     def record_placement(self, session: Session, message: provider_pb2.Placement,
                          actor: Actor) -> provider_pb2.RecordPlacementResponse:
@@ -301,22 +314,21 @@ class ProviderService:
         rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      placement.start_on, actor)
         late = _Late()
-        self._ratings_placed_through(session, placement, late, actor)
+        self._ratings_placed_through(session, placement, late)
+        late_rows = late.raise_actions(session, actor)
         evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "placement", placement.placement_id, _digest(started),
-                         evaluation, [*rows, *late.rows], actor)
+                         evaluation, [*rows, *late_rows], actor)
         return _respond(session, record, response, actor.today)  # type: ignore[return-value]
 
     def _ratings_placed_through(self, session: Session, placement: model.Placement,
-                                late: _Late, actor: Actor) -> None:
+                                late: _Late) -> None:
         """ES-04 acts for "every child placed there on that date". A placement recorded
-        after an inspection whose rating date it spans (started before it, not ended by
-        it) was not among the children then: what the inspection raises for this child
-        (the visit and the decision) is raised now, as in date order. Only ratings after
-        the start date: a placement that started on the rating date is left to the
-        order of recording (see ``_placements_started_since``)."""
+        after an inspection whose rating date it spans (started on or before it, not
+        ended by it) was not among the children then: what the inspection raises for
+        this child (the visit and the decision) is raised now, as in date order."""
         conditions = [Inspection.provider_id == placement.provider_id,
-                      Inspection.rated_on > placement.start_on]
+                      Inspection.rated_on >= placement.start_on]
         if placement.end_on is not None:
             conditions.append(Inspection.rated_on < placement.end_on)
         ratings = session.scalars(select(Inspection).where(*conditions).order_by(
@@ -325,13 +337,10 @@ class ProviderService:
         for row in ratings:
             rated = _inspection_model(row, provider.provider_name if provider else "")
             previous = latest_grade(session, row.provider_id, row.rated_on, {row.inspection_id})
-            evaluation = self.engine.evaluate_inspection(
-                model.InspectionInput(rated, previous, (placement,)))
-            findings, intents = _difference(
-                self.engine.evaluate_inspection(model.InspectionInput(rated, previous)), evaluation)
-            late.findings += findings
-            late.rows += actions.apply_intents(session, intents, evaluation.ruleset_version,
-                                               row.rated_on, actor, once_per_key=True)
+            late.add(self.engine.evaluate_inspection(model.InspectionInput(rated, previous)),
+                     self.engine.evaluate_inspection(
+                         model.InspectionInput(rated, previous, (placement,))),
+                     row.rated_on)
 
     @staticmethod
     def _end(session: Session, placement: model.Placement, actor: Actor) -> None:

@@ -47,11 +47,12 @@ def test_an_inadequate_inspection_racing_a_placement_acts_on_it_either_way(serve
             listed = actions.ListActions(action_pb2.ListActionsRequest(
                 filter=K.ActionFilter(placement_id=placement_id)))
             kinds = sorted(a.kind for a in listed.actions)
-            # Inspection first: the placement starts with an inadequate provider (ES-05).
-            # Placement first: the inspection finds the child placed there (ES-04).
-            assert kinds in ([K.ACTION_KIND_PLACEMENT_EXCEPTION],
-                             sorted([K.ACTION_KIND_PLACEMENT_REVIEW_VISIT,
-                                     K.ACTION_KIND_PLACEMENT_DECISION])), kinds
+            # Placed on the rating date: the provider's grade that day is inadequate
+            # (ES-05) and the child is placed there on that date (ES-04), whichever of
+            # the two calls is recorded first.
+            assert kinds == sorted([K.ACTION_KIND_PLACEMENT_EXCEPTION,
+                                    K.ACTION_KIND_PLACEMENT_REVIEW_VISIT,
+                                    K.ACTION_KIND_PLACEMENT_DECISION]), kinds
 
 
 def test_two_racing_ends_of_one_placement_end_it_once(server) -> None:  # type: ignore[no-untyped-def]

@@ -295,3 +295,25 @@ def test_a_report_published_before_its_inspection_is_refused_and_nothing_is_stor
     assert listed(client, provider_id=provider_id) == []
     same_day = inspection(provider_id, common_pb2.OFSTED_GRADE_GOOD, "2026-03-20", "2026-03-20")
     record(client.providers, same_day)  # published the day of the inspection: fine
+
+
+def test_a_child_placed_on_the_rating_date_gets_the_visit_and_the_exception_in_either_order(
+        client: Client) -> None:
+    """Placed on the day an inadequate rating is published: the child is placed there
+    on that date (ES-04: visit and decision) and the provider's latest grade on the
+    start date is inadequate (ES-05: exception). Each order of recording used to give
+    one or the other; the ES-05 finding names the placement."""
+    got = {}
+    for order in ("placement first", "inspection first"):
+        provider_id = unique("SC")
+        record(client.providers, inspection(provider_id, common_pb2.OFSTED_GRADE_GOOD, "2025-06-02"))
+        child = placement(provider_id, start_on="2026-05-05")
+        rating = inspection(provider_id, common_pb2.OFSTED_GRADE_INADEQUATE, "2026-05-05")
+        responses = [record(client.providers, call) for call in
+                     ((child, rating) if order == "placement first" else (rating, child))]
+        es05 = [f for r in responses for f in r.findings if f.rule_id == "ES-05"]  # type: ignore[attr-defined]
+        assert [f.because["placement_id"] for f in es05] == [child.placement_id], order
+        got[order] = sorted(a.kind for a in listed(client, placement_id=child.placement_id))
+    assert got["placement first"] == got["inspection first"] == sorted([
+        common_pb2.ACTION_KIND_PLACEMENT_EXCEPTION, common_pb2.ACTION_KIND_PLACEMENT_REVIEW_VISIT,
+        common_pb2.ACTION_KIND_PLACEMENT_DECISION]), got
