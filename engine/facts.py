@@ -117,7 +117,8 @@ KINDS: dict[str, dict[str, str]] = {
     },
     "review_action": {
         "review_id": "str", "service_area": "str", "lens": "str", "judgement_area": "str",
-        "index": "num", "description": "str", "owner_id": "str", "owner_blank": "bool",
+        "index": "num", "description": "str", "description_blank": "bool", "owner_id": "str",
+        "owner_blank": "bool",
         "due_set": "bool", "due_on": "date", "action_digest": "str",
     },
     "open_action": {
@@ -136,20 +137,21 @@ KINDS: dict[str, dict[str, str]] = {
 # value (a misspelt ``MEETS_GOD``) could never hold, so the loader refuses it. Review
 # judgement areas are the catalogue's, checked by the loader against the catalogue.
 _GRADE_VALUES = frozenset({*GRADES, UNSET})
+_OVERALL_VALUES = _GRADE_VALUES - {"NOT_APPLICABLE"}  # the case overall is never N/A
 _OFSTED_VALUES = frozenset(OFSTED_GRADES)
 FIELD_VALUES: dict[str, dict[str, frozenset[str]]] = {
     "audit": {
-        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
-        "effective_grade": _GRADE_VALUES, "moderated_grade": _GRADE_VALUES,
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _OVERALL_VALUES,
+        "effective_grade": _OVERALL_VALUES, "moderated_grade": _OVERALL_VALUES,
         "strand": frozenset({*STRANDS, UNSET}), "age_band": frozenset({*AGE_BANDS, UNSET}),
     },
     "area": {
-        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
-        "effective_grade": _GRADE_VALUES, "area": frozenset(AREAS), "grade": _GRADE_VALUES,
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _OVERALL_VALUES,
+        "effective_grade": _OVERALL_VALUES, "area": frozenset(AREAS), "grade": _GRADE_VALUES,
     },
     "agreed_action": {
-        "status": frozenset(AUDIT_STATUSES), "overall_grade": _GRADE_VALUES,
-        "effective_grade": _GRADE_VALUES,
+        "status": frozenset(AUDIT_STATUSES), "overall_grade": _OVERALL_VALUES,
+        "effective_grade": _OVERALL_VALUES,
     },
     "inspection": {
         "grade": _OFSTED_VALUES, "previous_grade": frozenset({*OFSTED_GRADES, NEVER_INSPECTED}),
@@ -530,6 +532,7 @@ def review_facts(
                 "review_action", f"action-{judgement.lens}-{judgement.judgement_area}-{index}", {
                     **base, "lens": judgement.lens, "judgement_area": judgement.judgement_area,
                     "index": index, "description": action.description,
+                    "description_blank": _text_blank(action.description),
                     "owner_id": action.owner_id, "owner_blank": _text_blank(action.owner_id),
                     "due_set": action.due_on is not None, "due_on": action.due_on,
                     "action_digest": action_digest(action.owner_id, action.description),

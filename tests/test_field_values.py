@@ -26,7 +26,7 @@ def _enum_names(descriptor: object, prefix: str) -> set[str]:
 
 @pytest.mark.parametrize(("kind", "field", "descriptor", "prefix", "extra"), [
     ("audit", "status", convert.AUDIT_STATUS, "AUDIT_STATUS_", set()),
-    ("audit", "overall_grade", convert.GRADE, "GRADE_", {"UNSET"}),
+    ("audit", "overall_grade", convert.GRADE, "GRADE_", {"UNSET", "-NOT_APPLICABLE"}),
     ("audit", "strand", convert.STRAND, "STRAND_", {"UNSET"}),
     ("audit", "age_band", convert.AGE_BAND, "AGE_BAND_", {"UNSET"}),
     ("area", "area", convert.AREA, "AREA_", set()),
@@ -41,7 +41,10 @@ def _enum_names(descriptor: object, prefix: str) -> set[str]:
 def test_the_engine_knows_every_value_the_api_can_send(
         kind: str, field: str, descriptor: object, prefix: str, extra: set[str]) -> None:
     # If the contract gains a value, the loader must not refuse rules that name it.
-    assert facts.FIELD_VALUES[kind][field] == _enum_names(descriptor, prefix) | extra
+    # ("-X" in ``extra``: a value the API has that the server refuses for this field.)
+    added = {value for value in extra if not value.startswith("-")}
+    refused = {value[1:] for value in extra if value.startswith("-")}
+    assert facts.FIELD_VALUES[kind][field] == (_enum_names(descriptor, prefix) | added) - refused
 
 
 def test_every_enumerated_field_is_a_str_field_of_its_kind() -> None:
@@ -84,6 +87,14 @@ def test_judgement_areas_are_checked_against_the_folders_catalogue(rules_copy: P
     load_ruleset(rules_copy)  # an area of the catalogue
     _add_rule(rules_copy, "XX-01-probe.yaml", body % "CASE_FILE_AUDIT")
     with pytest.raises(RulesError, match="never 'CASE_FILE_AUDIT'"):
+        load_ruleset(rules_copy)
+
+
+def test_the_case_overall_is_never_not_applicable(rules_copy: Path) -> None:
+    # convert refuses an overall grade NOT_APPLICABLE: a rule testing for it never fires.
+    _add_rule(rules_copy, "XX-01-probe.yaml", "severity: ADVICE\napplies_to: audit\n"
+              "when: {field: overall_grade, eq: NOT_APPLICABLE}\nmessage: probe\n")
+    with pytest.raises(RulesError, match="never 'NOT_APPLICABLE'"):
         load_ruleset(rules_copy)
 
 
