@@ -87,7 +87,7 @@ class Lenses:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.clients = _clients(settings)
+        self.clients = _clients(settings, warn=False)  # check_startup has warned
         self.engine = RulesEngine.from_directory(settings.rules_dir)
         self.store = Store(settings.database_url)
         self.audits = AuditService(self.engine, settings.store_narrative)
@@ -142,11 +142,12 @@ class StartupError(Exception):
     """The server must not start; the message says why."""
 
 
-def check_startup(settings: Settings) -> None:
+def check_startup(settings: Settings, warn: bool = True) -> None:
     """Everything that must hold before serving: tokens (or loopback), TLS files, a
     rules folder that loads, a database with every migration (health says SERVING
-    only once it is ready)."""
-    _clients(settings)
+    only once it is ready). ``warn``: log what is allowed but worth knowing (the
+    supervisor does, once; its workers check again without repeating it)."""
+    _clients(settings, warn)
     _tls_credentials(settings)
     try:
         load_ruleset(settings.rules_dir)  # its problems named (file:line), not a traceback
@@ -158,19 +159,20 @@ def check_startup(settings: Settings) -> None:
         raise StartupError(str(exc)) from exc
 
 
-def _clients(settings: Settings) -> auth.Clients | None:
+def _clients(settings: Settings, warn: bool = True) -> auth.Clients | None:
     if settings.tokens_file:
         try:
             clients = auth.load_clients(settings.tokens_file)
         except auth.TokensFileError as exc:
             raise StartupError(str(exc)) from exc
-        if not settings.tls_client_ca:
+        if warn and not settings.tls_client_ca:
             _warn_certificate_only(clients)
         return clients
     if not settings.is_loopback:
         raise StartupError(f"refusing to listen on {settings.listen} without LENSES_TOKENS_FILE: "
                            "without tokens only a loopback address is allowed")
-    log.warning("no LENSES_TOKENS_FILE: accepting unauthenticated calls (loopback only)")
+    if warn:
+        log.warning("no LENSES_TOKENS_FILE: accepting unauthenticated calls (loopback only)")
     return None
 
 
@@ -545,7 +547,9 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None,
                 supervisor_pid: int | None = None) -> None:
     """Run the server until SIGTERM or SIGINT (or, with ``supervisor_pid``, until that
     supervisor is gone), then drain in-flight calls."""
-    check_startup(settings)  # again in each worker: one started later checks for itself
+    # Again in each worker (one started later checks for itself), without repeating
+    # the supervisor's warnings in every worker's log.
+    check_startup(settings, warn=supervisor_pid is None)
     app = Lenses(settings)
     # Handlers wait on the database in threads; more threads than the default
     # (CPUs + 4) keep the PostgreSQL pool busy while others wait on locks.
@@ -570,8 +574,10 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None,
         port = server.add_secure_port(settings.listen, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {settings.listen}")
+    # The database answers before the port opens, and health stays NOT_SERVING until
+    # the statuses below are set: nothing reports SERVING before both are ready.
+    app.store.read(lambda session: session.execute(text("SELECT 1")))
     await server.start()
-    app.store.read(lambda session: session.execute(text("SELECT 1")))  # the database answers
     for name in ["", *(s.full_name for s in SERVICES)]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     address = f"{settings.listen.rsplit(':', 1)[0]}:{port}"

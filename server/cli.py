@@ -233,9 +233,10 @@ def _cases_rules_dir(directory: Path) -> Path:
     """``lenses test DIR`` runs "the rule test cases in rules/tests/ (or DIR)": DIR may
     be a rules folder or the test-case folder inside one (``lenses test rules/tests``),
     whose cases then run against the rules around them."""
-    if (directory.name == TESTS_DIR and not (directory / PARAMS_FILE).exists()
-            and (directory.parent / PARAMS_FILE).exists()):
-        return directory.parent
+    resolved = directory.resolve()  # "." inside rules/tests has no name of its own
+    if (resolved.name == TESTS_DIR and not (resolved / PARAMS_FILE).exists()
+            and (resolved.parent / PARAMS_FILE).exists()):
+        return resolved.parent
     return directory
 
 

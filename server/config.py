@@ -94,9 +94,12 @@ class Settings:
 def _address(variable: str, value: str) -> None:
     """``host:port``; the host may be empty (every interface), a name or an address
     (IPv6 in brackets), and port 0 picks a free port."""
-    _host, colon, port = value.rpartition(":")
-    if not colon or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise SettingsError(f"{variable} must be host:port, not {value[:60]!r}")
+    host, colon, port = value.rpartition(":")
+    unbracketed_ipv6 = ":" in host and not (host.startswith("[") and host.endswith("]"))
+    if not colon or unbracketed_ipv6 or not (port.isascii() and port.isdigit()) \
+            or int(port) > 65535:
+        raise SettingsError(f"{variable} must be host:port (an IPv6 host in brackets), "
+                            f"not {value[:60]!r}")
 
 
 def _workers(value: str) -> int:

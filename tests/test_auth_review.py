@@ -214,3 +214,17 @@ def test_a_client_that_could_never_call_is_named_at_the_start(
         _clients(Settings(tokens_file=str(tokens), tls_client_ca=client_ca))
     named = [r.getMessage() for r in caplog.records if "dashboard-cert" in r.getMessage()]
     assert bool(named) == warned and "mosaic" not in " ".join(named)
+
+
+def test_start_warnings_are_logged_once_not_by_every_worker(tmp_path: Path) -> None:
+    """The supervisor checks the settings and warns; its workers check again (one
+    restarted later checks for itself) but did warn again, each twice."""
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({"clients": [
+        {"name": "mosaic", "token_sha256": DIGEST, "roles": ["case-management"]},
+        {"name": "dashboard-cert", "roles": ["reader"]}]}))
+    log_path = tmp_path / "server.log"
+    with fresh_database("sqlite", tmp_path) as url, running_server(
+            url, log_path=log_path, LENSES_WORKERS="2", LENSES_TOKENS_FILE=str(tokens)):
+        pass
+    assert log_path.read_text().count("dashboard-cert") == 1, log_path.read_text()[-3000:]

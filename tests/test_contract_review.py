@@ -40,6 +40,21 @@ def test_test_runs_the_cases_of_a_tests_folder_given_as_dir() -> None:
     assert ", 0 failed" in result.stdout and "rules error" not in result.stderr
 
 
+def test_test_of_the_current_folder_inside_rules_tests() -> None:
+    """``lenses test .`` from inside rules/tests: "." has no name to recognise."""
+    result = subprocess.run([str(LENSES), "test", "."], capture_output=True, text=True,
+                            timeout=120, cwd=RULES / "tests")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ", 0 failed" in result.stdout
+
+
+def test_bracketed_ipv6_and_host_names_are_addresses() -> None:
+    from server.config import Settings
+
+    for listen in ("[::1]:50051", "localhost:0", ":50051", "0.0.0.0:50051"):
+        Settings(listen=listen).check_serving()
+
+
 def test_test_of_a_tests_folder_fails_when_a_parameter_changed(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
@@ -60,6 +75,7 @@ def test_test_of_a_tests_folder_fails_when_a_parameter_changed(tmp_path: Path) -
     (["--metrics-listen", "127.0.0.1"], {}, "LENSES_METRICS_LISTEN must be host:port"),
     ([], {"LENSES_METRICS_LISTEN": "nonsense"}, "LENSES_METRICS_LISTEN must be host:port"),
     ([], {"LENSES_LOG_FORMAT": "xml"}, "LENSES_LOG_FORMAT must be one of text, json"),
+    (["--listen", "::1"], {}, "LENSES_LISTEN must be host:port"),  # host ":", port 1
 ])
 def test_an_address_or_log_format_the_server_cannot_use_stops_the_start(
         tmp_path: Path, args: list[str], env: dict[str, str], reason: str) -> None:
@@ -78,7 +94,9 @@ def test_an_address_or_log_format_the_server_cannot_use_stops_the_start(
 def test_make_proto_works_before_make_install(tmp_path: Path) -> None:
     """operations.md expects ``make proto``; on a fresh clone (no .venv yet) it makes
     the virtualenv it needs instead of asking for ``make install`` first. The
-    "python3" here makes a venv whose python is this one (no download)."""
+    "python3" here makes a venv whose python is this one (no download), which has the
+    generators already: their install branch runs on every fresh clone instead
+    (``make install`` calls ``make proto`` on a new venv; ``.ci/run`` does that)."""
     venv = tmp_path / "venv"
     fake_python = tmp_path / "python3"
     wrapper = f'#!/bin/sh\\nexec {sys.executable} "$@"\\n'
