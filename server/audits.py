@@ -99,13 +99,13 @@ _CONCERNS_IN_WINDOW = select(_CONCERNS).where(
 
 # Later audits whose history a save changes (see ``_later_audits_follow``): those of
 # the service area with one of its below-good areas below good in the 90 days after
-# it (ES-03; a same-day audit too: each is in the other's window, and one deep dive
-# opens for both), and audits of its case completed after it (GC-16; of two same-day
-# audits only the one saved second compares itself with the other, as before).
+# it (ES-03), and audits of its case completed after it (GC-16). Not same-day ones:
+# each is in the other's window (or, for GC-16, "earlier" than the other), so the one
+# saved second already decided on both; saves in date order re-run nothing.
 _LATER_CONCERNS = select(_CONCERNS.c.audit_id).where(
     _CONCERNS.c.service_area == bindparam("service_area"),
     _CONCERNS.c.area.in_(bindparam("areas", expanding=True)),
-    _CONCERNS.c.completed_on >= bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
+    _CONCERNS.c.completed_on > bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
     _CONCERNS.c.audit_id != bindparam("audit_id"),
 )
 _LATER_CASE_AUDITS = select(_HEADS.c.audit_id).where(
@@ -329,8 +329,8 @@ class AuditService:
                                   once_per_key=True)
 
     def _later_audit_ids(self, session: Session, audit: Audit) -> list[str]:
-        """Completed audits dated after ``audit`` (or, for ES-03, on its day) whose ES-03
-        or GC-16 inputs include it, by id (see ``_LATER_CONCERNS``)."""
+        """Completed audits dated after ``audit`` whose ES-03 or GC-16 inputs include
+        it, by id (see ``_LATER_CONCERNS``)."""
         assert audit.completed_on is not None
         found: dict[str, None] = {}
         below = [a.area for a in audit.areas if a.grade == "DOES_NOT_MEET_GOOD"]
