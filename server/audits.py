@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, cast
 
 from google.protobuf import json_format
@@ -36,7 +36,6 @@ from engine import history as summaries
 from engine.evaluate import RulesEngine
 from engine.model import (
     AT_LEAST_GOOD,
-    GRADE_STEP,
     Audit,
     AuditHistory,
     Calibration,
@@ -95,26 +94,6 @@ _CONCERNS_IN_WINDOW = select(_CONCERNS).where(
     _CONCERNS.c.completed_on >= bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
     _CONCERNS.c.audit_id != bindparam("audit_id"),
 )
-
-
-# Later audits whose history a save changes (see ``_later_audits_follow``): those of
-# the service area with one of its below-good areas below good in the 90 days after
-# it (ES-03), and audits of its case completed after it (GC-16). Not same-day ones:
-# each is in the other's window (or, for GC-16, "earlier" than the other), so the one
-# saved second already decided on both; saves in date order re-run nothing.
-_LATER_CONCERNS = select(_CONCERNS.c.audit_id).where(
-    _CONCERNS.c.service_area == bindparam("service_area"),
-    _CONCERNS.c.area.in_(bindparam("areas", expanding=True)),
-    _CONCERNS.c.completed_on > bindparam("start"), _CONCERNS.c.completed_on <= bindparam("end"),
-    _CONCERNS.c.audit_id != bindparam("audit_id"),
-)
-_LATER_CASE_AUDITS = select(_HEADS.c.audit_id).where(
-    _HEADS.c.case_ref == bindparam("case_ref"), _HEADS.c.audit_id != bindparam("audit_id"),
-    _HEADS.c.status == "COMPLETED", _HEADS.c.completed_on > bindparam("start"),
-)
-# The rules whose inputs an earlier audit is part of, for each later audit (GC-18's
-# are day counts over six months of a whole service area: not re-run, see README).
-HISTORY_RULES = ("ES-03", "GC-16")
 
 
 def _window_counts(table: Table, scope: str, *match: Any) -> Any:
@@ -248,7 +227,6 @@ class AuditService:
         metrics.findings_once_stored(session, evaluation.findings)
         if audit.completed:
             self._escalate(session, head, audit, evaluation, actor)
-            self._later_audits_follow(session, audit, evaluation.ruleset_version, actor)
         # A first save of an audit that asks for no action has none (its actions can
         # only come from its own evaluations): no need to look.
         if head is not None or (audit.completed and evaluation.actions):
@@ -288,62 +266,6 @@ class AuditService:
                 Action.rule_id.in_(AUDIT_SCOPED_RULES)).with_for_update()).all():
             if row.action_id not in keep_ids:
                 actions.withdraw(session, row, reason, actor)
-
-    def _later_audits_follow(self, session: Session, audit: Audit, ruleset_version: str,
-                             actor: Actor) -> None:
-        """The history rules decide on completion dates, not on the order saves arrive
-        in. An audit saved (or moderated) after later-dated ones is part of their
-        history: each later audit it can change is evaluated again, and what its
-        ES-03 or GC-16 now asks for that is not open or done under its key (a deep
-        dive the third case in the window calls for; a swing against this grade) is
-        raised, as in date order. Nothing is withdrawn and no open action changes."""
-        later = self._later_audit_ids(session, audit)
-        if not later:
-            return  # the usual case: audits saved in date order
-        # The statements below are Core: they see this save's actions once flushed (a
-        # deep dive it just opened suppresses the later audits' own).
-        session.flush()
-        intents = []
-        for audit_id in later:
-            head = self._head(session, audit_id, lock=False)
-            if head is None or head.status != "COMPLETED":
-                continue
-            record = self._stored_record(session, audit_id, head.revision)
-            earlier = dataclasses.replace(convert.audit_from_proto(record),
-                                          moderated_grade=head.moderated_grade)
-            evaluation = self.engine.evaluate_audit(earlier, self.gather_history(session, earlier, head))
-            intents += [(i, earlier.completed_on) for i in evaluation.actions
-                        if i.rule_id in HISTORY_RULES]
-        keys = [intent.dedupe_key for intent, _ in intents]
-        open_or_done = actions.open_by_keys(session, keys).keys() | actions.completed_keys(session, keys)
-        # In date order the earliest later audit to call for a deep dive opens it, and
-        # the others then find it open: one action per key, from the earliest.
-        by_origin: dict[date, list[Any]] = {}
-        raised_keys = set(open_or_done)
-        for intent, origin_on in sorted(intents, key=lambda pair: pair[1] or date.min):
-            if intent.dedupe_key not in raised_keys and origin_on is not None:
-                raised_keys.add(intent.dedupe_key)
-                by_origin.setdefault(origin_on, []).append(intent)
-        for origin_on, raised in sorted(by_origin.items()):
-            actions.apply_intents(session, raised, ruleset_version, origin_on, actor,
-                                  once_per_key=True)
-
-    def _later_audit_ids(self, session: Session, audit: Audit) -> list[str]:
-        """Completed audits dated after ``audit`` whose ES-03 or GC-16 inputs include
-        it, by id (see ``_LATER_CONCERNS``)."""
-        assert audit.completed_on is not None
-        found: dict[str, None] = {}
-        below = [a.area for a in audit.areas if a.grade == "DOES_NOT_MEET_GOOD"]
-        if below:
-            days = int(self.engine.params["deep_dive_window_days"])
-            found.update(dict.fromkeys(session.scalars(_LATER_CONCERNS, {
-                "service_area": audit.service_area, "areas": below, "audit_id": audit.audit_id,
-                "start": audit.completed_on, "end": audit.completed_on + timedelta(days=days)})))
-        if audit.effective_grade in GRADE_STEP:
-            found.update(dict.fromkeys(session.scalars(_LATER_CASE_AUDITS, {
-                "case_ref": audit.case_ref, "audit_id": audit.audit_id,
-                "start": audit.completed_on})))
-        return sorted(found)
 
     # ------------------------------------------------------------ state
 

@@ -10,9 +10,12 @@ for that service area and area"; "Drafts get GC-01…GC-15 … but no history ru
 escalation". The stored history must say what the latest revision (and moderation) of
 each audit says, whatever revisions came before.
 
-The history rules decide on completion dates, not on the order saves arrive in: a
-back-dated save (or a moderation) is part of the history of the later audits, whose
-ES-03 and GC-16 are run again (``AuditService._later_audits_follow``)."""
+Tests marked ``xfail(strict=True)`` state what date order would give where the
+result now depends on the order saves arrive in; rules.md does not say whether a
+back-dated save or a moderation re-runs the rules of later audits (a question for
+the spec's owners). A first implementation was reviewed and withdrawn: it raised
+what the later audits asked for now rather than what the save changed, and its
+cost grew with the square of the later history, under the write lock."""
 
 from __future__ import annotations
 
@@ -297,21 +300,20 @@ def test_one_open_calibration_review_per_auditor(client: Client) -> None:
     assert again.status == K.ACTION_STATUS_OPEN and again.action_id != review.action_id
 
 
-# ------------------------------------------- order of saves
+# ------------------------------------------- order of saves (questions)
 
 
-def test_the_back_dated_save_opens_the_deep_dive_once_and_a_resave_keeps_it(client: Client) -> None:
-    """Audits of 01-20 and 01-10 saved before one of 01-01: the third save completes
-    the 01-20 audit's window, so the 01-20 audit's deep dive opens then (not in the
-    01-01 audit's own response: it is the later audit's). An unchanged revision of the
-    01-20 audit later keeps that one deep dive, unchanged."""
+def test_resaving_the_latest_audit_after_a_back_dated_one_opens_the_deep_dive(client: Client) -> None:
+    """What the server does now: audits of 01-20 and 01-10 saved before one of 01-01
+    open no deep dive (each window holds only the audits completed up to it), but an
+    unchanged revision of the 01-20 audit then does: its window now holds three."""
     area = unique("SA")
     latest = concern(area, "2026-01-20")
     for message in (latest, concern(area, "2026-01-10"), concern(area, "2026-01-01")):
         assert kinds(submit(client, message), "ES-03") == []
-    (opened,) = deep_dives(client, area)
-    (kept,) = kinds(submit(client, revise(latest)), "ES-03")
-    assert kept.action_id == opened.action_id and kept.due_on == opened.due_on == "2026-03-21"
+    assert deep_dives(client, area) == []
+    (opened,) = kinds(submit(client, revise(latest)), "ES-03")
+    assert opened.due_on == "2026-03-21"
 
 
 def test_a_back_dated_save_leaves_an_open_deep_dive_as_it_is(client: Client) -> None:
@@ -326,6 +328,8 @@ def test_a_back_dated_save_leaves_an_open_deep_dive_as_it_is(client: Client) -> 
     assert still == opened
 
 
+@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
+                   "for later audits? (rules.md is silent)")
 def test_a_back_dated_concern_opens_the_deep_dive_date_order_would(client: Client) -> None:
     """In date order the 01-20 audit opens a deep dive (due 03-21) naming three cases;
     saved 01-20, 01-10, then 01-01, none is opened."""
@@ -337,9 +341,11 @@ def test_a_back_dated_concern_opens_the_deep_dive_date_order_would(client: Clien
     assert opened.due_on == "2026-03-21" and opened.audit_id == messages[0].audit_id
 
 
+@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
+                   "for later audits? (rules.md is silent)")
 def test_a_back_dated_earlier_audit_raises_the_swing_date_order_would(client: Client) -> None:
     """In date order the 03-02 audit (DOES_NOT_MEET_GOOD) gets GC-16's moderation review
-    after the 01-10 one (EXCEEDS_GOOD); saved the other way round, neither does."""
+    after the 01-10 one (EXCEEDS_GOOD); saved the other way round, neither does now."""
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-03-02",
                   lookbackFrom="2026-03-02", auditedPreviously=True)
     submit(client, later)
@@ -348,6 +354,8 @@ def test_a_back_dated_earlier_audit_raises_the_swing_date_order_would(client: Cl
     assert listed(client, audit_id=later.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW])
 
 
+@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
+                   "for later audits? (rules.md is silent)")
 def test_moderating_an_earlier_audit_raises_the_swing_on_the_later_one(client: Client) -> None:
     """Moderated before the 03-02 audit was saved, the 01-10 audit's EXCEEDS_GOOD gives
     the later one GC-16's review; moderated after, it does not."""
@@ -364,8 +372,9 @@ def test_moderating_an_earlier_audit_raises_the_swing_on_the_later_one(client: C
 
 def test_a_back_dated_save_that_opens_its_own_deep_dive_opens_no_second_one(client: Client) -> None:
     """01-01 and 01-02, then 04-10 and 04-20 (whose windows miss the first two): no deep
-    dive. A back-dated 03-20 completes its own window (01-01, 01-02, itself) and the
-    04-20 one's (itself, 04-10, 04-20): one deep dive, its own, due 60 days after it."""
+    dive. A back-dated 03-20 completes its own window (01-01, 01-02, itself): one deep
+    dive, its own, due 60 days after it. (It completes the 04-20 audit's window too;
+    whether that one should be re-run is one of the questions above.)"""
     area = unique("SA")
     for day in ("2026-01-01", "2026-01-02", "2026-04-10", "2026-04-20"):
         submit(client, concern(area, day))
@@ -376,6 +385,8 @@ def test_a_back_dated_save_that_opens_its_own_deep_dive_opens_no_second_one(clie
     assert opened.audit_id == back_dated.audit_id and opened.due_on == "2026-05-19"
 
 
+@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
+                   "for later audits? (rules.md is silent)")
 def test_two_later_audits_calling_for_one_deep_dive_open_it_once_from_the_earliest(
         client: Client) -> None:
     """04-01 (one case) and 04-10, 04-20 (another case, counted once): two cases in
