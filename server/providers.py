@@ -147,19 +147,17 @@ class _Late:
     findings: list[model.Finding] = dataclasses.field(default_factory=list)
     # Actions to raise, by the date their timescale starts from (the record's own date).
     intents: dict[date, list[model.ActionIntent]] = dataclasses.field(default_factory=dict)
-    ruleset_version: str = ""
 
     def add(self, without: Evaluation, with_new: Evaluation, origin_on: date) -> None:
         findings, intents = _difference(without, with_new)
         self.findings += findings
         self.intents.setdefault(origin_on, []).extend(intents)
-        self.ruleset_version = with_new.ruleset_version
 
-    def raise_actions(self, session: Session, actor: Actor) -> list[Action]:
+    def raise_actions(self, session: Session, ruleset_version: str, actor: Actor) -> list[Action]:
         """Create the new actions: one batch per origin date (an inspection can reach
         hundreds of placements), never one raised again under a key already used."""
         return [row for origin_on, intents in sorted(self.intents.items())
-                for row in actions.apply_intents(session, intents, self.ruleset_version,
+                for row in actions.apply_intents(session, intents, ruleset_version,
                                                  origin_on, actor, once_per_key=True)]
 
 
@@ -223,7 +221,7 @@ class ProviderService:
             Inspection.rated_on > inspection.rated_on))
         self._placements_started_since(session, inspection, next_rated, late)
         self._inspections_next(session, inspection, next_rated, late)
-        late_rows = late.raise_actions(session, actor)
+        late_rows = late.raise_actions(session, evaluation.ruleset_version, actor)
         evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "inspection", inspection.inspection_id, content, evaluation,
                          [*rows, *late_rows], actor)
@@ -315,7 +313,7 @@ class ProviderService:
                                      placement.start_on, actor)
         late = _Late()
         self._ratings_placed_through(session, placement, late)
-        late_rows = late.raise_actions(session, actor)
+        late_rows = late.raise_actions(session, evaluation.ruleset_version, actor)
         evaluation = dataclasses.replace(evaluation, findings=(*evaluation.findings, *late.findings))
         record = _record(session, "placement", placement.placement_id, _digest(started),
                          evaluation, [*rows, *late_rows], actor)

@@ -13,10 +13,8 @@ import pytest
 
 from engine import RulesEngine
 from engine.errors import RulesError
-from engine.facts import SWEPT_ACTION_KINDS
 from engine.loader import load_ruleset
 from engine.model import OpenAction, SweepInput
-from server import actions
 from tests import test_authoring_review
 from tests.test_authoring_review import _add_rule, _check_fails_at
 
@@ -28,10 +26,6 @@ def _sweep_rule(when: str) -> str:
             "actions:\n  - kind: CORRECTIVE_ACTION_ESCALATION\n    owner_role: HEAD_OF_SERVICE\n"
             "    due: {days_after: as_of, days: 5}\n    subject: {type: AUDIT, id: audit_id}\n"
             "    detail: escalated\n    key: \"probe-{action_id}\"\n")
-
-
-def test_the_server_sweeps_exactly_the_kinds_the_loader_allows() -> None:
-    assert set(actions.ESCALATABLE) == SWEPT_ACTION_KINDS
 
 
 def test_check_refuses_a_sweep_rule_on_a_kind_the_sweep_never_passes(rules_copy: Path) -> None:
