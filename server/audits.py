@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, cast
@@ -36,6 +37,7 @@ from engine import history as summaries
 from engine.evaluate import RulesEngine
 from engine.model import (
     AT_LEAST_GOOD,
+    ActionIntent,
     Audit,
     AuditHistory,
     Calibration,
@@ -50,6 +52,7 @@ from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
+from .late import LaterAudits
 from .store import at_commit
 
 # The statements of a save, built once: building and hashing a statement costs
@@ -216,6 +219,8 @@ class AuditService:
     def _commit_evaluation(self, session: Session, head: Head | None, audit: Audit,
                            evaluation: Evaluation, content: str, cause: str,
                            actor: Actor, moderator_id: str = "") -> audit_pb2.AuditEvaluation:
+        # Read before this save writes anything: the later audits' history as it was.
+        later = LaterAudits.find(self, session, audit)
         result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         evaluation_id = session.execute(_LOG_EVALUATION, {
             "audit_id": audit.audit_id, "revision": audit.revision, "cause": cause,
@@ -227,6 +232,8 @@ class AuditService:
         metrics.findings_once_stored(session, evaluation.findings)
         if audit.completed:
             self._escalate(session, head, audit, evaluation, actor)
+        # After this audit's own actions: in date order it comes first.
+        later.run(self, session, actor)
         # A first save of an audit that asks for no action has none (its actions can
         # only come from its own evaluations): no need to look.
         if head is not None or (audit.completed and evaluation.actions):
@@ -243,12 +250,7 @@ class AuditService:
 
     def _escalate(self, session: Session, head: Head | None, audit: Audit, evaluation: Evaluation,
                   actor: Actor) -> None:
-        assert audit.completed_on is not None
-        scoped = [i for i in evaluation.actions if i.rule_id in AUDIT_SCOPED_RULES]
-        others = [i for i in evaluation.actions if i.rule_id not in AUDIT_SCOPED_RULES]
-        kept = actions.apply_intents(session, scoped, evaluation.ruleset_version,
-                                     audit.completed_on, actor, once_per_key=True)
-        actions.apply_intents(session, others, evaluation.ruleset_version, audit.completed_on, actor)
+        kept = self.raise_intents(session, audit, evaluation.ruleset_version, evaluation.actions, actor)
         if head is None:
             return  # a first save: no earlier revision raised anything to withdraw
         if audit.effective_grade is None:
@@ -266,6 +268,19 @@ class AuditService:
                 Action.rule_id.in_(AUDIT_SCOPED_RULES)).with_for_update()).all():
             if row.action_id not in keep_ids:
                 actions.withdraw(session, row, reason, actor)
+
+    def raise_intents(self, session: Session, audit: Audit, ruleset_version: str,
+                      intents: Sequence[ActionIntent], actor: Actor) -> list[Action]:
+        """Raise a completed audit's action intents: its own actions (ES-01, GC-16) once
+        per key, the others (ES-03, GC-18) while none is open under their key. The
+        actions it keeps or creates."""
+        assert audit.completed_on is not None
+        scoped = [i for i in intents if i.rule_id in AUDIT_SCOPED_RULES]
+        others = [i for i in intents if i.rule_id not in AUDIT_SCOPED_RULES]
+        kept = actions.apply_intents(session, scoped, ruleset_version, audit.completed_on, actor,
+                                     once_per_key=True)
+        return kept + actions.apply_intents(session, others, ruleset_version, audit.completed_on,
+                                            actor)
 
     # ------------------------------------------------------------ state
 

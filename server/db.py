@@ -133,7 +133,7 @@ class Evaluation(Base):
     id: Mapped[int] = mapped_column(SEQUENCE, primary_key=True, autoincrement=True)
     audit_id: Mapped[str] = mapped_column(ID)
     revision: Mapped[int] = mapped_column(BigInteger)
-    cause: Mapped[str] = mapped_column(CODE)  # "submit" or "moderate"
+    cause: Mapped[str] = mapped_column(CODE)  # "submit", "moderate" or "history" (late.py)
     input_digest: Mapped[str] = mapped_column(String(64))
     ruleset_version: Mapped[str] = mapped_column(CODE)
     result: Mapped[str] = mapped_column(Text)  # proto3 JSON of the AuditEvaluation, no actions

@@ -42,6 +42,7 @@ from . import actions, convert, metrics
 from .actions import Actor
 from .db import Action, Inspection, Placement, PlanRating, Provider, Record
 from .errors import Conflict, NotFound
+from .late import difference
 
 # The first key of the two-int PostgreSQL advisory locks on providers (1 is service
 # areas, 2 cases); the second is the hash of the provider id.
@@ -128,16 +129,6 @@ def _inspection_model(row: Inspection, provider_name: str) -> model.Inspection:
     )
 
 
-def _difference(before: Evaluation, after: Evaluation) -> tuple[list[model.Finding],
-                                                                 list[model.ActionIntent]]:
-    """What ``after`` says that ``before`` does not: findings of another rule (or
-    area), actions under another key."""
-    said = {(f.rule_id, f.area) for f in before.findings}
-    keys = {i.dedupe_key for i in before.actions}
-    return ([f for f in after.findings if (f.rule_id, f.area) not in said],
-            [i for i in after.actions if i.dedupe_key not in keys])
-
-
 @dataclasses.dataclass
 class _Late:
     """What an earlier record's rules raise once a later call supplies the fact they
@@ -149,7 +140,7 @@ class _Late:
     intents: dict[date, list[model.ActionIntent]] = dataclasses.field(default_factory=dict)
 
     def add(self, without: Evaluation, with_new: Evaluation, origin_on: date) -> None:
-        findings, intents = _difference(without, with_new)
+        findings, intents = difference(without, with_new)
         self.findings += findings
         self.intents.setdefault(origin_on, []).extend(intents)
 

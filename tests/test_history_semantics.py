@@ -10,12 +10,11 @@ for that service area and area"; "Drafts get GC-01…GC-15 … but no history ru
 escalation". The stored history must say what the latest revision (and moderation) of
 each audit says, whatever revisions came before.
 
-Tests marked ``xfail(strict=True)`` state what date order would give where the
-result now depends on the order saves arrive in; rules.md does not say whether a
-back-dated save or a moderation re-runs the rules of later audits (a question for
-the spec's owners). A first implementation was reviewed and withdrawn: it raised
-what the later audits asked for now rather than what the save changed, and its
-cost grew with the square of the later history, under the write lock."""
+The history rules follow dates, not the order saves arrive in: a save that changes
+what an earlier-dated audit says (a back-dated save, a revision, a moderation) runs
+again the rules of the later audits whose history holds it, and raises what they ask
+for beyond what they asked for before the save (server/late.py). GC-18 is not run
+again (documented there)."""
 
 from __future__ import annotations
 
@@ -300,81 +299,72 @@ def test_one_open_calibration_review_per_auditor(client: Client) -> None:
     assert again.status == K.ACTION_STATUS_OPEN and again.action_id != review.action_id
 
 
-# ------------------------------------------- order of saves (questions)
+# ------------------------------------------------------- order of saves
+#
+# rules.md dates every history rule ("within the 90 days up to this completion",
+# "an earlier completed audit of the same case"), so the result follows dates, not
+# the order saves arrive in: a save that changes what an earlier-dated audit says
+# runs the rules of the later audits whose history holds it again, and raises what
+# they ask for beyond what they asked for before the save (server/late.py).
 
 
-def test_resaving_the_latest_audit_after_a_back_dated_one_opens_the_deep_dive(client: Client) -> None:
-    """What the server does now: audits of 01-20 and 01-10 saved before one of 01-01
-    open no deep dive (each window holds only the audits completed up to it), but an
-    unchanged revision of the 01-20 audit then does: its window now holds three."""
-    area = unique("SA")
-    latest = concern(area, "2026-01-20")
-    for message in (latest, concern(area, "2026-01-10"), concern(area, "2026-01-01")):
-        assert kinds(submit(client, message), "ES-03") == []
-    assert deep_dives(client, area) == []
-    (opened,) = kinds(submit(client, revise(latest)), "ES-03")
-    assert opened.due_on == "2026-03-21"
+def gained_findings(client: Client, audit_id: str) -> set[str]:
+    """The rule ids of the findings GetAudit now shows for an audit."""
+    got = client.audits.GetAudit(audit_pb2.GetAuditRequest(audit_id=audit_id))
+    return rule_ids(got.evaluation)
 
 
-def test_a_back_dated_save_leaves_an_open_deep_dive_as_it_is(client: Client) -> None:
-    """Three audits in date order open the deep dive (the third's, due 60 days after
-    it); a fourth, back-dated, is in its window too, and changes nothing of it."""
-    area = unique("SA")
-    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
-        submit(client, concern(area, day))
-    (opened,) = deep_dives(client, area)
-    submit(client, concern(area, "2026-01-05"))
-    (still,) = deep_dives(client, area)
-    assert still == opened
-
-
-@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
-                   "for later audits? (rules.md is silent)")
 def test_a_back_dated_concern_opens_the_deep_dive_date_order_would(client: Client) -> None:
     """In date order the 01-20 audit opens a deep dive (due 03-21) naming three cases;
-    saved 01-20, 01-10, then 01-01, none is opened."""
+    saved 01-20, 01-10, then 01-01, the last save opens it, as the 01-20 audit's."""
     area = unique("SA")
     messages = [concern(area, day) for day in ("2026-01-20", "2026-01-10", "2026-01-01")]
-    for message in messages:
+    for message in messages[:2]:
         submit(client, message)
+    assert deep_dives(client, area) == []
+    back_dated = submit(client, messages[2])
+    assert kinds(back_dated, "ES-03") == []  # the 01-20 audit's action, not this one's
     (opened,) = deep_dives(client, area)
     assert opened.due_on == "2026-03-21" and opened.audit_id == messages[0].audit_id
+    assert sorted(opened.detail.split("cases (")[1].split(";")[0].split(", ")) == sorted(
+        m.case_ref for m in messages)
+    # Resaving the latest audit finds it open: nothing new, the same action shown.
+    (shown,) = kinds(submit(client, revise(messages[0])), "ES-03")
+    assert shown.action_id == opened.action_id and len(deep_dives(client, area)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
-                   "for later audits? (rules.md is silent)")
 def test_a_back_dated_earlier_audit_raises_the_swing_date_order_would(client: Client) -> None:
     """In date order the 03-02 audit (DOES_NOT_MEET_GOOD) gets GC-16's moderation review
-    after the 01-10 one (EXCEEDS_GOOD); saved the other way round, neither does now."""
+    after the 01-10 one (EXCEEDS_GOOD); saved the other way round, it gets it too."""
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-03-02",
                   lookbackFrom="2026-03-02", auditedPreviously=True)
     submit(client, later)
     submit(client, audit(overall="EXCEEDS_GOOD", caseRef=later.case_ref, completedOn="2026-01-10",
                          lookbackFrom="2026-01-10"))
-    assert listed(client, audit_id=later.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW])
+    (review,) = listed(client, audit_id=later.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW])
+    assert (review.rule_id, review.owner_role, review.due_on) == (
+        "GC-16", K.OWNER_ROLE_PRINCIPAL_SOCIAL_WORKER, "2026-03-30")
+    assert "GC-16" in gained_findings(client, later.audit_id)
 
 
-@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
-                   "for later audits? (rules.md is silent)")
 def test_moderating_an_earlier_audit_raises_the_swing_on_the_later_one(client: Client) -> None:
     """Moderated before the 03-02 audit was saved, the 01-10 audit's EXCEEDS_GOOD gives
-    the later one GC-16's review; moderated after, it does not."""
+    the later one GC-16's review; moderated after, it does too."""
     earlier = audit(overall="MEETS_GOOD", completedOn="2026-01-10", lookbackFrom="2026-01-10")
     submit(client, earlier)
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", caseRef=earlier.case_ref,
                   completedOn="2026-03-02", lookbackFrom="2026-03-02", auditedPreviously=True)
     submit(client, later)
+    assert listed(client, audit_id=later.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW]) == []
     moderate(client, earlier, K.GRADE_EXCEEDS_GOOD)
     assert listed(client, audit_id=later.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW])
-
-
 
 
 def test_a_back_dated_save_that_opens_its_own_deep_dive_opens_no_second_one(client: Client) -> None:
     """01-01 and 01-02, then 04-10 and 04-20 (whose windows miss the first two): no deep
     dive. A back-dated 03-20 completes its own window (01-01, 01-02, itself): one deep
-    dive, its own, due 60 days after it. (It completes the 04-20 audit's window too;
-    whether that one should be re-run is one of the questions above.)"""
+    dive, its own, due 60 days after it. It completes the 04-20 audit's window too
+    (03-20, 04-10, 04-20); in date order that audit would have found it open."""
     area = unique("SA")
     for day in ("2026-01-01", "2026-01-02", "2026-04-10", "2026-04-20"):
         submit(client, concern(area, day))
@@ -385,8 +375,6 @@ def test_a_back_dated_save_that_opens_its_own_deep_dive_opens_no_second_one(clie
     assert opened.audit_id == back_dated.audit_id and opened.due_on == "2026-05-19"
 
 
-@pytest.mark.xfail(strict=True, reason="question: does a back-dated save re-run ES-03 / GC-16 "
-                   "for later audits? (rules.md is silent)")
 def test_two_later_audits_calling_for_one_deep_dive_open_it_once_from_the_earliest(
         client: Client) -> None:
     """04-01 (one case) and 04-10, 04-20 (another case, counted once): two cases in
@@ -402,3 +390,61 @@ def test_two_later_audits_calling_for_one_deep_dive_open_it_once_from_the_earlie
     submit(client, concern(area, "2026-03-20"))
     (opened,) = deep_dives(client, area)
     assert opened.audit_id == first.audit_id and opened.due_on == "2026-06-09"
+
+
+def test_only_what_the_save_changed_is_raised(client: Client) -> None:
+    """Three audits in date order open the deep dive, which is then completed. An
+    unchanged revision of the earliest changes no later audit's history: no new deep
+    dive (the later audits' windows held it before the save as after)."""
+    area = unique("SA")
+    messages = [concern(area, day) for day in ("2026-01-01", "2026-01-10", "2026-01-20")]
+    for message in messages:
+        submit(client, message)
+    (opened,) = deep_dives(client, area)
+    client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+        action_id=opened.action_id, completed_by="hos-1", completed_on="2026-02-01"))
+    submit(client, revise(messages[0]))
+    assert [a.action_id for a in deep_dives(client, area)] == [opened.action_id]
+
+
+def test_a_revision_that_adds_a_concern_raises_what_it_adds(client: Client) -> None:
+    """01-01 (PLANS), 01-10 (PLANS, REVIEWS), 01-20 (REVIEWS): two cases of each area in
+    the 01-20 window, no deep dive. A revision of the 01-01 audit with REVIEWS below
+    good too makes three for REVIEWS at 01-20: the deep dive it would have opened in
+    date order, for REVIEWS only."""
+    area = unique("SA")
+    first = concern(area, "2026-01-01", "PLANS")
+    submit(client, first)
+    submit(client, concern(area, "2026-01-10", "PLANS", "REVIEWS"))
+    latest = concern(area, "2026-01-20", "REVIEWS")
+    submit(client, latest)
+    assert deep_dives(client, area) == []
+    submit(client, with_grade(first, "REVIEWS", K.GRADE_DOES_NOT_MEET_GOOD))
+    (opened,) = deep_dives(client, area)
+    assert opened.detail.split()[3] == "REVIEWS" and opened.audit_id == latest.audit_id
+    assert opened.due_on == "2026-03-21"
+
+
+def test_a_later_audit_of_the_same_day_is_decided_by_the_save_itself(client: Client) -> None:
+    """Same day, same case: each audit is the other's earlier audit, and the one saved
+    second sees the first. The swing is the second's (its own GC-16), once."""
+    first = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-03-02",
+                  lookbackFrom="2026-03-02", auditedPreviously=True)
+    submit(client, first)
+    second = submit(client, audit(overall="EXCEEDS_GOOD", caseRef=first.case_ref,
+                                  completedOn="2026-03-02", lookbackFrom="2026-03-02",
+                                  auditedPreviously=True))
+    assert len(kinds(second, "GC-16")) == 1
+    assert listed(client, audit_id=first.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW]) == []
+
+
+def test_a_back_dated_save_leaves_an_open_deep_dive_as_it_is(client: Client) -> None:
+    """Three audits in date order open the deep dive (the third's, due 60 days after
+    it); a fourth, back-dated, is in its window too, and changes nothing of it."""
+    area = unique("SA")
+    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
+        submit(client, concern(area, day))
+    (opened,) = deep_dives(client, area)
+    submit(client, concern(area, "2026-01-05"))
+    (still,) = deep_dives(client, area)
+    assert still == opened

@@ -1,0 +1,223 @@
+"""What a record's rules raise late, once a later call changes what they read.
+
+Rules read other records by date: an audit's history rules read the audits
+completed before it (GC-16, GC-17: the case's earlier audits; ES-03: the
+service area's concerns in the window up to its completion), a placement's
+rules read the provider's rating on its start date. When a call stores a fact
+dated before records already evaluated (an audit saved after later-dated ones,
+its revision or moderation, a placement or inspection recorded out of date
+order), those records were evaluated without it. They are evaluated again,
+as the call found them and as it leaves them, and what the second evaluation
+asks for beyond the first is raised: the result date order would have given.
+Nothing is withdrawn.
+
+The provider rules' version is in ``providers.py``; the audits' is here:
+
+- The later audits are those whose history can hold the saved audit as it is
+  now (same case, or a concern in the same service area and area within the
+  window), strictly later (an audit of the same day is in the saved audit's own
+  history). A revision or draft that takes an audit out of a history raises
+  nothing: in the framework's rules fewer concerns or earlier audits never
+  call for more.
+- Only what the save changed is raised: an unchanged revision raises nothing,
+  even if an action it once called for was completed since.
+- In date order, each later audit seeing what was raised for those before it.
+  "Open" means open now, as for any save: a deep dive a later-dated audit
+  opened is open for an earlier one (no second one, its due date kept).
+- GC-18 is not run again (its counts are held as they were).
+- At most ``LATER_AUDITS_LIMIT`` later audits per save, the earliest; beyond
+  that a warning is logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol, cast
+
+from google.protobuf import json_format
+from sqlalchemy import Table, bindparam, insert, select, union
+from sqlalchemy.orm import Session
+
+from engine import model
+from engine.evaluate import Evaluation, RulesEngine
+from engine.model import Audit, AuditHistory
+from lenses.v1 import audit_pb2
+
+from . import actions, convert, metrics
+from .actions import Actor
+from .db import Action, AuditConcern, AuditHead, AuditRevision
+from .db import Evaluation as EvaluationRow
+
+log = logging.getLogger("lenses.history")
+
+_HEADS = cast(Table, AuditHead.__table__)
+_CONCERNS = cast(Table, AuditConcern.__table__)
+_REVISIONS = cast(Table, AuditRevision.__table__)
+_EVALUATIONS = cast(Table, EvaluationRow.__table__)
+
+# A back-dated save re-runs at most this many later audits (each costs two
+# evaluations and two history reads, under the write lock). Real service areas
+# have tens; beyond the limit the rest are logged, never silently skipped.
+LATER_AUDITS_LIMIT = 200
+
+# Completed audits whose history can hold the saved audit: later audits of its
+# case (GC-16, GC-17), and later audits of its service area with a concern in an
+# area it is below good in, whose window reaches back to it (ES-03). Strictly
+# later: an audit of the same day is in the saved audit's own history, and the
+# saved audit's own evaluation has already decided on both.
+_LATER_AUDITS = union(
+    select(_HEADS.c.audit_id).where(
+        _HEADS.c.case_ref == bindparam("case_ref"), _HEADS.c.status == "COMPLETED",
+        _HEADS.c.completed_on > bindparam("completed_on"),
+        _HEADS.c.audit_id != bindparam("audit_id")),
+    select(_CONCERNS.c.audit_id).where(
+        _CONCERNS.c.service_area == bindparam("service_area"),
+        _CONCERNS.c.area.in_(bindparam("areas", expanding=True)),
+        _CONCERNS.c.completed_on > bindparam("completed_on"),
+        _CONCERNS.c.completed_on <= bindparam("window_end"),
+        _CONCERNS.c.audit_id != bindparam("audit_id")),
+)
+# Their heads and records, once there are any (a save in date order has none).
+_LATER_HEADS = (
+    select(_HEADS, _REVISIONS.c.record, _REVISIONS.c.content_digest)
+    .join(_REVISIONS, (_REVISIONS.c.audit_id == _HEADS.c.audit_id)
+          & (_REVISIONS.c.revision == _HEADS.c.revision))
+    .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
+    .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
+    .limit(bindparam("limit"))
+)
+_LATEST_RESULT = (
+    select(_EVALUATIONS.c.result)
+    .where(_EVALUATIONS.c.audit_id == bindparam("audit_id"),
+           _EVALUATIONS.c.revision == bindparam("revision"))
+    .order_by(_EVALUATIONS.c.id.desc()).limit(1)
+)
+_LOG_EVALUATION = insert(_EVALUATIONS)
+
+
+def difference(before: Evaluation, after: Evaluation) -> tuple[list[model.Finding],
+                                                               list[model.ActionIntent]]:
+    """What ``after`` says that ``before`` does not: findings of another rule (or
+    area), actions under another key."""
+    said = {(f.rule_id, f.area) for f in before.findings}
+    keys = {i.dedupe_key for i in before.actions}
+    return ([f for f in after.findings if (f.rule_id, f.area) not in said],
+            [i for i in after.actions if i.dedupe_key not in keys])
+
+
+class AuditRules(Protocol):
+    """What ``LaterAudits`` needs of the audit service (``AuditService`` is one)."""
+
+    engine: RulesEngine
+
+    def gather_history(self, session: Session, audit: Audit, head: Any = None) -> AuditHistory:
+        """The audit's history inputs as the store holds them now."""
+
+    def raise_intents(self, session: Session, audit: Audit, ruleset_version: str,
+                      intents: Sequence[model.ActionIntent], actor: Actor) -> list[Action]:
+        """Raise an audit's action intents as its own save does."""
+
+
+@dataclass(frozen=True)
+class _Later:
+    """A later audit and its history as the save found it."""
+
+    audit: Audit
+    head: Any  # its audit_heads row
+    content_digest: str
+    before: AuditHistory
+
+
+@dataclass(frozen=True)
+class LaterAudits:
+    """The later audits a save of ``saved`` can change, read before the save
+    writes anything (``find``); their rules run again once it has (``run``)."""
+
+    saved: Audit
+    later: tuple[_Later, ...]
+
+    @classmethod
+    def find(cls, service: AuditRules, session: Session, saved: Audit) -> LaterAudits:
+        """The later audits whose history can hold ``saved`` as it is about to be
+        stored, each with its history as it is now, in date order."""
+        if not saved.completed or saved.completed_on is None:
+            return cls(saved, ())  # a draft is in no history
+        params = service.engine.params
+        window_end = saved.completed_on + timedelta(days=int(params["deep_dive_window_days"]))
+        audit_ids = session.execute(_LATER_AUDITS, {
+            "case_ref": saved.case_ref, "service_area": saved.service_area,
+            "areas": [a.area for a in saved.areas if a.grade == "DOES_NOT_MEET_GOOD"],
+            "completed_on": saved.completed_on, "window_end": window_end,
+            "audit_id": saved.audit_id,
+        }).scalars().all()
+        if not audit_ids:
+            return cls(saved, ())
+        rows = session.execute(_LATER_HEADS, {"audit_ids": audit_ids,
+                                              "limit": LATER_AUDITS_LIMIT}).all()
+        if len(audit_ids) > LATER_AUDITS_LIMIT:
+            # Pseudonymous ids only. The earliest are re-run: date order decides first there.
+            log.warning("audit %s: %d later audits may depend on it; only the first %d in date "
+                        "order had their history rules run again",
+                        saved.audit_id, len(audit_ids), LATER_AUDITS_LIMIT)
+        later = []
+        for row in rows:
+            audit = convert.audit_from_proto(json_format.Parse(row.record, audit_pb2.CaseFileAudit()))
+            audit = dataclasses.replace(audit, moderated_grade=row.moderated_grade)
+            later.append(_Later(audit, row, row.content_digest,
+                                service.gather_history(session, audit, row)))
+        return cls(saved, tuple(later))
+
+    def run(self, service: AuditRules, session: Session, actor: Actor) -> None:
+        """Run each later audit's rules with its history as the save left it, in date
+        order (each sees what was raised for the ones before it), and raise what they
+        ask for beyond what they asked for before."""
+        for later in self.later:
+            after = service.gather_history(session, later.audit, later.head)
+            # GC-18 is not run again: its counts are held as they were. (A save changes
+            # the counts of every later audit of its service area in six months.)
+            after = dataclasses.replace(after, calibration=later.before.calibration)
+            if after == later.before:
+                continue  # the save changed nothing this audit reads
+            engine = service.engine
+            before = engine.evaluate_audit(later.audit, later.before)
+            evaluation = engine.evaluate_audit(later.audit, after)
+            findings, intents = difference(before, evaluation)
+            if findings or intents:
+                raised = service.raise_intents(session, later.audit, evaluation.ruleset_version,
+                                               intents, actor)
+                self._log(session, later, evaluation, findings, actor)
+                self._report(later.audit, len(findings), len(raised))
+
+    def _report(self, audit: Audit, findings: int, raised: int) -> None:
+        log.info("audit %s: history rules run again after audit %s was saved; %d finding(s) "
+                 "and %d action(s) raised", audit.audit_id, self.saved.audit_id, findings, raised)
+
+    @staticmethod
+    def _log(session: Session, later: _Later, evaluation: Evaluation,
+             findings: Sequence[model.Finding], actor: Actor) -> None:
+        """The decision log: the later audit's last evaluation with the findings it
+        gained (cause "history"), so that reading it again explains its new actions.
+        Its other findings stay as its own save gave them: only what this save
+        changed was run again."""
+        audit = later.audit
+        stored = session.execute(_LATEST_RESULT, {"audit_id": audit.audit_id,
+                                                  "revision": audit.revision}).scalar()
+        if stored is None:  # not saved through the server (seeded): its evaluation now
+            result = convert.audit_evaluation_to_proto(audit, evaluation, [])
+        else:
+            result = json_format.Parse(stored, audit_pb2.AuditEvaluation())
+            result.findings.extend(convert.finding_to_proto(f) for f in findings)
+            result.ready_to_complete = result.ready_to_complete and all(
+                f.severity != "BLOCKING" for f in findings)
+            result.ruleset_version = evaluation.ruleset_version
+        session.execute(_LOG_EVALUATION, {
+            "audit_id": audit.audit_id, "revision": audit.revision, "cause": "history",
+            "input_digest": later.content_digest, "ruleset_version": evaluation.ruleset_version,
+            "result": json_format.MessageToJson(result, indent=None), "client": actor.client,
+            "created_at": actions.now(), "moderator_id": "",
+        })
+        metrics.findings_once_stored(session, findings)
