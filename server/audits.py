@@ -220,7 +220,7 @@ class AuditService:
                            evaluation: Evaluation, content: str, cause: str,
                            actor: Actor, moderator_id: str = "") -> audit_pb2.AuditEvaluation:
         # Read before this save writes anything: the later audits' history as it was.
-        later = LaterAudits.find(self, session, audit)
+        later = LaterAudits.find(self, session, audit, head)
         result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         evaluation_id = session.execute(_LOG_EVALUATION, {
             "audit_id": audit.audit_id, "revision": audit.revision, "cause": cause,

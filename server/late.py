@@ -70,17 +70,17 @@ LATER_AUDITS_LIMIT = 200
 # later: an audit of the same day is in the saved audit's own history, and the
 # saved audit's own evaluation has already decided on both.
 _LATER_AUDITS = union(
-    select(_HEADS.c.audit_id).where(
+    select(_HEADS.c.audit_id, _HEADS.c.completed_on).where(
         _HEADS.c.case_ref == bindparam("case_ref"), _HEADS.c.status == "COMPLETED",
         _HEADS.c.completed_on > bindparam("completed_on"),
         _HEADS.c.audit_id != bindparam("audit_id")),
-    select(_CONCERNS.c.audit_id).where(
+    select(_CONCERNS.c.audit_id, _CONCERNS.c.completed_on).where(
         _CONCERNS.c.service_area == bindparam("service_area"),
         _CONCERNS.c.area.in_(bindparam("areas", expanding=True)),
         _CONCERNS.c.completed_on > bindparam("completed_on"),
         _CONCERNS.c.completed_on <= bindparam("window_end"),
         _CONCERNS.c.audit_id != bindparam("audit_id")),
-)
+).order_by("completed_on", "audit_id").limit(bindparam("limit"))
 # Their heads and records, once there are any (a save in date order has none).
 _LATER_HEADS = (
     select(_HEADS, _REVISIONS.c.record, _REVISIONS.c.content_digest)
@@ -88,8 +88,9 @@ _LATER_HEADS = (
           & (_REVISIONS.c.revision == _HEADS.c.revision))
     .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
     .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
-    .limit(bindparam("limit"))
 )
+_HEAD_REVISION = select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
+_CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
     .where(_EVALUATIONS.c.audit_id == bindparam("audit_id"),
@@ -141,30 +142,33 @@ class LaterAudits:
     later: tuple[_Later, ...]
 
     @classmethod
-    def find(cls, service: AuditRules, session: Session, saved: Audit) -> LaterAudits:
+    def find(cls, service: AuditRules, session: Session, saved: Audit,
+             stored: Any = None) -> LaterAudits:
         """The later audits whose history can hold ``saved`` as it is about to be
-        stored, each with its history as it is now, in date order."""
+        stored (``stored``: its head row until then, if any), each with its history as
+        it is now, in date order. None when the save changes nothing other audits
+        read (an unchanged revision, a moderation to the same grade)."""
         if not saved.completed or saved.completed_on is None:
             return cls(saved, ())  # a draft is in no history
+        if stored is not None and _reads_the_same(session, stored, saved):
+            return cls(saved, ())
         params = service.engine.params
         window_end = saved.completed_on + timedelta(days=int(params["deep_dive_window_days"]))
         audit_ids = session.execute(_LATER_AUDITS, {
             "case_ref": saved.case_ref, "service_area": saved.service_area,
-            "areas": [a.area for a in saved.areas if a.grade == "DOES_NOT_MEET_GOOD"],
-            "completed_on": saved.completed_on, "window_end": window_end,
-            "audit_id": saved.audit_id,
+            "areas": sorted(_concern_areas(saved)), "completed_on": saved.completed_on,
+            "window_end": window_end, "audit_id": saved.audit_id, "limit": LATER_AUDITS_LIMIT + 1,
         }).scalars().all()
         if not audit_ids:
             return cls(saved, ())
-        rows = session.execute(_LATER_HEADS, {"audit_ids": audit_ids,
-                                              "limit": LATER_AUDITS_LIMIT}).all()
         if len(audit_ids) > LATER_AUDITS_LIMIT:
-            # Pseudonymous ids only. The earliest are re-run: date order decides first there.
-            log.warning("audit %s: %d later audits may depend on it; only the first %d in date "
-                        "order had their history rules run again",
-                        saved.audit_id, len(audit_ids), LATER_AUDITS_LIMIT)
+            # Pseudonymous ids only. The earliest are run: date order decides first there.
+            log.warning("audit %s: more than %d later audits may depend on it; only the first "
+                        "%d in date order had their history rules run again",
+                        saved.audit_id, LATER_AUDITS_LIMIT, LATER_AUDITS_LIMIT)
+            audit_ids = audit_ids[:LATER_AUDITS_LIMIT]
         later = []
-        for row in rows:
+        for row in session.execute(_LATER_HEADS, {"audit_ids": audit_ids}):
             audit = convert.audit_from_proto(json_format.Parse(row.record, audit_pb2.CaseFileAudit()))
             audit = dataclasses.replace(audit, moderated_grade=row.moderated_grade)
             later.append(_Later(audit, row, row.content_digest,
@@ -176,16 +180,25 @@ class LaterAudits:
         order (each sees what was raised for the ones before it), and raise what they
         ask for beyond what they asked for before."""
         for later in self.later:
+            if session.execute(_HEAD_REVISION, {"audit_id": later.audit.audit_id}).scalar() \
+                    != later.audit.revision:
+                # Revised meanwhile (PostgreSQL): a revision that committed while this save
+                # held its service area's and case's turns shares neither with it, so this
+                # audit is no longer in its history.
+                continue
             after = service.gather_history(session, later.audit, later.head)
-            # GC-18 is not run again: its counts are held as they were. (A save changes
-            # the counts of every later audit of its service area in six months.)
-            after = dataclasses.replace(after, calibration=later.before.calibration)
-            if after == later.before:
+            # Only this save's part of the history may differ: GC-18's counts are held
+            # as they were (it is not run again), and the open actions are read once, as
+            # they are now (an action completed meanwhile is no change of this save's).
+            before = dataclasses.replace(
+                later.before, open_deep_dive_areas=after.open_deep_dive_areas,
+                calibration_review_open=after.calibration_review_open)
+            after = dataclasses.replace(after, calibration=before.calibration)
+            if after == before:
                 continue  # the save changed nothing this audit reads
             engine = service.engine
-            before = engine.evaluate_audit(later.audit, later.before)
             evaluation = engine.evaluate_audit(later.audit, after)
-            findings, intents = difference(before, evaluation)
+            findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
             if findings or intents:
                 raised = service.raise_intents(session, later.audit, evaluation.ruleset_version,
                                                intents, actor)
@@ -210,7 +223,12 @@ class LaterAudits:
             result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         else:
             result = json_format.Parse(stored, audit_pb2.AuditEvaluation())
-            result.findings.extend(convert.finding_to_proto(f) for f in findings)
+            # A gained finding replaces one the stored evaluation has for the same rule
+            # and area (its history can have held it before, and lost it since).
+            gained = {(f.rule_id, f.area): f for f in map(convert.finding_to_proto, findings)}
+            kept = [f for f in result.findings if (f.rule_id, f.area) not in gained]
+            del result.findings[:]
+            result.findings.extend([*kept, *gained.values()])
             result.ready_to_complete = result.ready_to_complete and all(
                 f.severity != "BLOCKING" for f in findings)
             result.ruleset_version = evaluation.ruleset_version
@@ -221,3 +239,20 @@ class LaterAudits:
             "created_at": actions.now(), "moderator_id": "",
         })
         metrics.findings_once_stored(session, findings)
+
+
+def _concern_areas(audit: Audit) -> set[str]:
+    return {a.area for a in audit.areas if a.grade == "DOES_NOT_MEET_GOOD"}
+
+
+def _reads_the_same(session: Session, stored: Any, saved: Audit) -> bool:
+    """Whether other audits' history rules read the same of ``saved`` as of its stored
+    head: what the history queries select (the case's earlier audits, the service
+    area's concerns)."""
+    if stored.status != "COMPLETED":
+        return False
+    fields = ("case_ref", "service_area", "completed_on", "effective_grade", "strand", "age_band")
+    if any(getattr(stored, name) != getattr(saved, name) for name in fields):
+        return False
+    areas = set(session.execute(_CONCERN_AREAS, {"audit_id": saved.audit_id}).scalars())
+    return areas == _concern_areas(saved)

@@ -392,10 +392,12 @@ def test_two_later_audits_calling_for_one_deep_dive_open_it_once_from_the_earlie
     assert opened.audit_id == first.audit_id and opened.due_on == "2026-06-09"
 
 
-def test_only_what_the_save_changed_is_raised(client: Client) -> None:
-    """Three audits in date order open the deep dive, which is then completed. An
-    unchanged revision of the earliest changes no later audit's history: no new deep
-    dive (the later audits' windows held it before the save as after)."""
+@pytest.mark.parametrize("change", [{}, {"strand": "STRAND_LOOKED_AFTER_AND_PERMANENCE"}])
+def test_only_what_the_save_changed_is_raised(client: Client, change: dict[str, Any]) -> None:
+    """Three audits in date order open the deep dive, which is then completed. A
+    revision of the earliest, unchanged or with another strand (the later windows
+    still hold three cases, before the save as after it), raises no new deep dive:
+    the later audits asked for one before the save as they do after it."""
     area = unique("SA")
     messages = [concern(area, day) for day in ("2026-01-01", "2026-01-10", "2026-01-20")]
     for message in messages:
@@ -403,7 +405,7 @@ def test_only_what_the_save_changed_is_raised(client: Client) -> None:
     (opened,) = deep_dives(client, area)
     client.actions.CompleteAction(action_pb2.CompleteActionRequest(
         action_id=opened.action_id, completed_by="hos-1", completed_on="2026-02-01"))
-    submit(client, revise(messages[0]))
+    submit(client, revise(messages[0], **change))
     assert [a.action_id for a in deep_dives(client, area)] == [opened.action_id]
 
 
