@@ -229,9 +229,10 @@ def main() -> None:
     print(f"# lenses bench — {date.today()} — engine: {count} audits per run, five interleaved rounds",
           flush=True)
     bench_engine(count)
-    from tests import bench_providers, bench_reviews, bench_service, bench_workers
+    from tests import bench_late, bench_providers, bench_reviews, bench_service, bench_workers
 
     bench_service.main(quick=quick)
+    bench_late.main(quick=quick)
     bench_providers.main(quick=quick)
     bench_reviews.main(quick=quick)
     bench_workers.main(quick=quick)
