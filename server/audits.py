@@ -166,6 +166,8 @@ class Submission:
 class AuditService:
     """The logic behind AuditService's RPCs (transport-free)."""
 
+    own_action_rules: tuple[str, ...] = AUDIT_SCOPED_RULES
+
     def __init__(self, engine: RulesEngine, store_narrative: bool = False) -> None:
         self.engine = engine
         self.store_narrative = store_narrative

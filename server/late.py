@@ -58,6 +58,7 @@ _HEADS = cast(Table, AuditHead.__table__)
 _CONCERNS = cast(Table, AuditConcern.__table__)
 _REVISIONS = cast(Table, AuditRevision.__table__)
 _EVALUATIONS = cast(Table, EvaluationRow.__table__)
+_ACTIONS = cast(Table, Action.__table__)
 
 # A back-dated save re-runs at most this many later audits (each costs two
 # evaluations and two history reads, under the write lock). Real service areas
@@ -89,7 +90,14 @@ _LATER_HEADS = (
     .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
     .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
 )
-_HEAD_REVISION = select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
+# Locked (PostgreSQL): a save of the later audit in flight commits first.
+_HEAD_REVISION = (select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
+                  .with_for_update())
+# The keys of an audit's own actions it holds or had completed (not withdrawn ones).
+_OWN_KEYS = select(_ACTIONS.c.dedupe_key).where(
+    _ACTIONS.c.audit_id == bindparam("audit_id"),
+    _ACTIONS.c.rule_id.in_(bindparam("rule_ids", expanding=True)),
+    _ACTIONS.c.status.in_((actions.OPEN, actions.COMPLETED)))
 _CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
@@ -114,6 +122,9 @@ class AuditRules(Protocol):
     """What ``LaterAudits`` needs of the audit service (``AuditService`` is one)."""
 
     engine: RulesEngine
+    # The rules whose actions are the audit's own (raised once per key, withdrawn
+    # when a later revision no longer asks for them).
+    own_action_rules: tuple[str, ...]
 
     def gather_history(self, session: Session, audit: Audit, head: Any = None) -> AuditHistory:
         """The audit's history inputs as the store holds them now."""
@@ -169,10 +180,10 @@ class LaterAudits:
             audit_ids = audit_ids[:LATER_AUDITS_LIMIT]
         later = []
         for row in session.execute(_LATER_HEADS, {"audit_ids": audit_ids}):
-            audit = convert.audit_from_proto(json_format.Parse(row.record, audit_pb2.CaseFileAudit()))
-            audit = dataclasses.replace(audit, moderated_grade=row.moderated_grade)
-            later.append(_Later(audit, row, row.content_digest,
-                                service.gather_history(session, audit, row)))
+            audit = _stored_audit(row)
+            if audit is not None:
+                later.append(_Later(audit, row, row.content_digest,
+                                    service.gather_history(session, audit, row)))
         return cls(saved, tuple(later))
 
     def run(self, service: AuditRules, session: Session, actor: Actor) -> None:
@@ -199,6 +210,8 @@ class LaterAudits:
             engine = service.engine
             evaluation = engine.evaluate_audit(later.audit, after)
             findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
+            findings, intents = _own_actions(session, service.own_action_rules, later.audit,
+                                             evaluation, findings, intents)
             if findings or intents:
                 raised = service.raise_intents(session, later.audit, evaluation.ruleset_version,
                                                intents, actor)
@@ -219,10 +232,10 @@ class LaterAudits:
         audit = later.audit
         stored = session.execute(_LATEST_RESULT, {"audit_id": audit.audit_id,
                                                   "revision": audit.revision}).scalar()
-        if stored is None:  # not saved through the server (seeded): its evaluation now
+        result = _stored_result(stored) if stored is not None else None
+        if result is None:  # not saved through the server (seeded), or unreadable: as it is now
             result = convert.audit_evaluation_to_proto(audit, evaluation, [])
         else:
-            result = json_format.Parse(stored, audit_pb2.AuditEvaluation())
             # A gained finding replaces one the stored evaluation has for the same rule
             # and area (its history can have held it before, and lost it since).
             gained = {(f.rule_id, f.area): f for f in map(convert.finding_to_proto, findings)}
@@ -239,6 +252,48 @@ class LaterAudits:
             "created_at": actions.now(), "moderator_id": "",
         })
         metrics.findings_once_stored(session, findings)
+
+
+def _own_actions(session: Session, own_rules: tuple[str, ...], audit: Audit, evaluation: Evaluation,
+                 findings: list[model.Finding], intents: list[model.ActionIntent],
+                 ) -> tuple[list[model.Finding], list[model.ActionIntent]]:
+    """The audit's own actions (ES-01, GC-16) it now asks for and does not hold,
+    with their findings, in place of the difference's: 'before' can ask for one
+    the audit never got (an audit of the same day saved after it is in its
+    history, and such a save does not run it again), and the difference would
+    hide it. One it holds open, or had completed, is not raised again."""
+    others = [i for i in intents if i.rule_id not in own_rules]
+    own = [i for i in evaluation.actions if i.rule_id in own_rules]
+    if not own:
+        return findings, others
+    held = set(session.execute(_OWN_KEYS, {"audit_id": audit.audit_id,
+                                           "rule_ids": list(own_rules)}).scalars())
+    missing = [i for i in own if i.dedupe_key not in held]
+    rules = {i.rule_id for i in missing}
+    said = {(f.rule_id, f.area) for f in findings}
+    findings = findings + [f for f in evaluation.findings
+                           if f.rule_id in rules and (f.rule_id, f.area) not in said]
+    return findings, others + missing
+
+
+def _stored_result(stored: str) -> audit_pb2.AuditEvaluation | None:
+    try:
+        return json_format.Parse(stored, audit_pb2.AuditEvaluation())
+    except json_format.ParseError:
+        return None
+
+
+def _stored_audit(row: Any) -> Audit | None:
+    """A later audit as stored (with its moderated grade); None, with a warning, if
+    its record no longer reads (stored by an earlier release under looser checks):
+    another audit's data never makes this save fail."""
+    try:
+        audit = convert.audit_from_proto(json_format.Parse(row.record, audit_pb2.CaseFileAudit()))
+    except (json_format.ParseError, convert.InvalidInput):
+        log.warning("audit %s: its stored revision %d no longer reads; its history rules were "
+                    "not run again", row.audit_id, row.revision)
+        return None
+    return dataclasses.replace(audit, moderated_grade=row.moderated_grade)
 
 
 def _concern_areas(audit: Audit) -> set[str]:
