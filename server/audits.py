@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     union_all,
@@ -116,10 +117,15 @@ _CALIBRATION_COUNTS = union_all(
 
 # The open actions an audit's evaluation must know of, in one round trip: the
 # service area's deep dives (ES-03) and the auditor's calibration review (GC-18).
+# A deep dive raised for a later completion than this audit's counts as open even
+# once completed: in date order this audit would have raised it, and that later
+# one found it open (an audit saved late must not open a second one).
 _OPEN_HISTORY_ACTIONS = union_all(
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
-        _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.status == actions.OPEN,
-        _ACTIONS.c.service_area == bindparam("service_area")),
+        _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.service_area == bindparam("service_area"),
+        or_(_ACTIONS.c.status == actions.OPEN,
+            (_ACTIONS.c.status == actions.COMPLETED)
+            & (_ACTIONS.c.origin_on > bindparam("completed_on")))),
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, subject_id)
         _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
         _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")),
@@ -427,9 +433,11 @@ class AuditService:
     @staticmethod
     def _open_actions(session: Session, audit: Audit) -> tuple[frozenset[str], bool]:
         """The areas with an open deep dive in the audit's service area (the key
-        ends with the area), and whether its auditor has an open calibration review."""
+        ends with the area; see ``_OPEN_HISTORY_ACTIONS``), and whether its auditor
+        has an open calibration review."""
         rows = session.execute(_OPEN_HISTORY_ACTIONS, {
-            "service_area": audit.service_area, "auditor_id": audit.auditor_id}).all()
+            "service_area": audit.service_area, "auditor_id": audit.auditor_id,
+            "completed_on": audit.completed_on}).all()
         areas = frozenset(key.rsplit(":", 1)[1] for kind, key in rows if kind == "DEEP_DIVE_AUDIT")
         return areas, any(kind == "MODERATION_REVIEW" for kind, _ in rows)
 

@@ -24,8 +24,8 @@ The provider rules' version is in ``providers.py``; the audits' is here:
   actions (ES-01, GC-16) are raised as its own save would raise them: whatever it
   now asks for and does not hold (open or completed).
 - In date order, each later audit seeing what was raised for those before it.
-  "Open" means open now, as for any save: a deep dive a later-dated audit
-  opened is open for an earlier one (no second one, its due date kept).
+  A deep dive a later-dated audit raised covers an earlier one, open or
+  completed (``audits._OPEN_HISTORY_ACTIONS``): no second one, its due date kept.
 - GC-18 is not run again (its counts are held as they were).
 - At most ``LATER_AUDITS_LIMIT`` later audits per save, the earliest; beyond
   that a warning is logged, as for a later audit whose stored record no longer

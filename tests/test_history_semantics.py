@@ -450,3 +450,21 @@ def test_a_back_dated_save_leaves_an_open_deep_dive_as_it_is(client: Client) -> 
     submit(client, concern(area, "2026-01-05"))
     (still,) = deep_dives(client, area)
     assert still == opened
+
+
+@pytest.mark.parametrize("back_dated_on", ["2026-01-10", "2026-01-18"])
+def test_a_deep_dive_raised_for_a_later_date_covers_a_back_dated_concern_once_completed(
+        client: Client, back_dated_on: str) -> None:
+    """01-15, 01-20 and 02-05 (three cases): the 02-05 audit opens the deep dive, which
+    is completed. A back-dated fourth case (01-10: it completes the 01-20 window; 01-18:
+    its own window too) opens no second one: in date order the earlier audit would have
+    opened it, and the 02-05 one found it open. A deep dive raised for an earlier date
+    and completed does not count (the existing ES-03 test: the next concern opens another)."""
+    area = unique("SA")
+    for day in ("2026-01-15", "2026-01-20", "2026-02-05"):
+        submit(client, concern(area, day))
+    (opened,) = deep_dives(client, area)
+    client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+        action_id=opened.action_id, completed_by="hos-1", completed_on="2026-03-01"))
+    submit(client, concern(area, back_dated_on))
+    assert [a.action_id for a in deep_dives(client, area)] == [opened.action_id]
