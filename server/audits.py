@@ -117,15 +117,17 @@ _CALIBRATION_COUNTS = union_all(
 
 # The open actions an audit's evaluation must know of, in one round trip: the
 # service area's deep dives (ES-03) and the auditor's calibration review (GC-18).
-# A deep dive raised for a later completion than this audit's counts as open even
-# once completed: in date order this audit would have raised it, and that later
-# one found it open (an audit saved late must not open a second one).
+# Deep dives are open as of this audit's completion, not as of the save: a completed
+# one counts if it was completed after that date (it was open then), or raised for
+# a later completion (in date order this audit would have raised it, and that later
+# one found it open). So an audit saved late opens no second one.
 _OPEN_HISTORY_ACTIONS = union_all(
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
         _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.service_area == bindparam("service_area"),
         or_(_ACTIONS.c.status == actions.OPEN,
             (_ACTIONS.c.status == actions.COMPLETED)
-            & (_ACTIONS.c.origin_on > bindparam("completed_on")))),
+            & or_(_ACTIONS.c.origin_on > bindparam("completed_on"),
+                  _ACTIONS.c.completed_on > bindparam("completed_on")))),
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, subject_id)
         _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
         _ACTIONS.c.rule_id == "GC-18", _ACTIONS.c.subject_id == bindparam("auditor_id")),
@@ -172,8 +174,6 @@ class Submission:
 class AuditService:
     """The logic behind AuditService's RPCs (transport-free)."""
 
-    own_action_rules: tuple[str, ...] = AUDIT_SCOPED_RULES
-
     def __init__(self, engine: RulesEngine, store_narrative: bool = False) -> None:
         self.engine = engine
         self.store_narrative = store_narrative
@@ -196,6 +196,10 @@ class AuditService:
         what ``prepare`` made of it."""
         submission = message if isinstance(message, Submission) else self.prepare(message, dry_run)
         audit, content = submission.audit, submission.content_digest
+        if not dry_run:
+            # The history turns before the head's row lock: every writer takes them in
+            # that order (a late save holds its turns, then locks later audits' heads).
+            _take_history_turn(session, audit)
         head = self._head(session, audit.audit_id, lock=not dry_run)
         if head is not None and not dry_run:
             # Revisions are saved in order and the head is the highest, so only a
@@ -211,8 +215,6 @@ class AuditService:
                 raise StaleRevision(f"audit {audit.audit_id} is at revision {head.revision}; "
                                     f"revision {audit.revision} is stale")
         audit = dataclasses.replace(audit, moderated_grade=head.moderated_grade if head else None)
-        if not dry_run:
-            _take_history_turn(session, audit)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         if dry_run:
             return self._dry_result(session, audit, evaluation, actor.today)
@@ -470,19 +472,31 @@ class AuditService:
             check.add("moderated_grade", "an overall grade cannot be not applicable")
         check.text("note", request.note, limit=convert.MAX_TEXT)
         check.done()
-        head = self._head(session, request.audit_id)
-        if head is None:
-            raise NotFound(f"no audit {request.audit_id!r}")
-        record = self._stored_record(session, head.audit_id, head.revision)
+        head, record = self._moderated(session, request.audit_id)
         audit = dataclasses.replace(convert.audit_from_proto(record), moderated_grade=grade)
         if not audit.completed:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
-        _take_history_turn(session, audit)
         evaluation = self.engine.evaluate_audit(audit, self.gather_history(session, audit, head))
         # The note is not stored: free text about a child's case (narrative), and no
         # response carries it back.
         return self._commit_evaluation(session, head, audit, evaluation, digest(record), "moderate",
                                        actor, moderator_id=request.moderator_id)
+
+
+    def _moderated(self, session: Session, audit_id: str) -> tuple[Head, audit_pb2.CaseFileAudit]:
+        """The head (locked) and stored record of the audit a moderation changes, its
+        history turns taken first, as every writer takes them: turns, then the head.
+        A revision saved between the unlocked read and the lock is read again."""
+        head = self._head(session, audit_id, lock=False)
+        while True:
+            if head is None:
+                raise NotFound(f"no audit {audit_id!r}")
+            record = self._stored_record(session, head.audit_id, head.revision)
+            _take_history_turn(session, convert.audit_from_proto(record))
+            locked = self._head(session, audit_id)
+            if locked is not None and locked.revision == head.revision:
+                return locked, record
+            head = locked
 
 
 def _take_history_turn(session: Session, audit: Audit) -> None:

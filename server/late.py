@@ -20,12 +20,13 @@ The provider rules' version is in ``providers.py``; the audits' is here:
   nothing: in the framework's rules fewer concerns or earlier audits never
   call for more.
 - Only what the save changed is raised: an unchanged revision raises nothing,
-  even if an action it once called for was completed since. A later audit's own
-  actions (ES-01, GC-16) are raised as its own save would raise them: whatever it
-  now asks for and does not hold (open or completed).
+  even if an action it once called for was completed since. The case's audits
+  of a later audit's own day are left out of both its evaluations (the one of a
+  same-day pair saved second decided on both).
 - In date order, each later audit seeing what was raised for those before it.
-  A deep dive a later-dated audit raised covers an earlier one, open or
-  completed (``audits._OPEN_HISTORY_ACTIONS``): no second one, its due date kept.
+  Deep dives are open as of an audit's completion (``audits._OPEN_HISTORY_ACTIONS``):
+  one completed after it, or raised for a later completion, covers it, and no
+  second one opens (the one there keeps its due date).
 - GC-18 is not run again (its counts are held as they were).
 - At most ``LATER_AUDITS_LIMIT`` later audits per save, the earliest; beyond
   that a warning is logged, as for a later audit whose stored record no longer
@@ -96,11 +97,6 @@ _LATER_HEADS = (
 # Locked (PostgreSQL): a save of the later audit in flight commits first.
 _HEAD_REVISION = (select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
                   .with_for_update())
-# The keys of an audit's own actions it holds or had completed (not withdrawn ones).
-_OWN_KEYS = select(_ACTIONS.c.dedupe_key).where(
-    _ACTIONS.c.audit_id == bindparam("audit_id"),
-    _ACTIONS.c.rule_id.in_(bindparam("rule_ids", expanding=True)),
-    _ACTIONS.c.status.in_((actions.OPEN, actions.COMPLETED)))
 _CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
@@ -125,9 +121,6 @@ class AuditRules(Protocol):
     """What ``LaterAudits`` needs of the audit service (``AuditService`` is one)."""
 
     engine: RulesEngine
-    # The rules whose actions are the audit's own (raised once per key, withdrawn
-    # when a later revision no longer asks for them).
-    own_action_rules: tuple[str, ...]
 
     def gather_history(self, session: Session, audit: Audit, head: Any = None) -> AuditHistory:
         """The audit's history inputs as the store holds them now."""
@@ -205,16 +198,16 @@ class LaterAudits:
             # as they were (it is not run again), and the open actions are read once, as
             # they are now (an action completed meanwhile is no change of this save's).
             before = dataclasses.replace(
-                later.before, open_deep_dive_areas=after.open_deep_dive_areas,
+                _strictly_earlier(later.before, later.audit),
+                open_deep_dive_areas=after.open_deep_dive_areas,
                 calibration_review_open=after.calibration_review_open)
-            after = dataclasses.replace(after, calibration=before.calibration)
+            after = dataclasses.replace(_strictly_earlier(after, later.audit),
+                                        calibration=before.calibration)
             if after == before:
                 continue  # the save changed nothing this audit reads
             engine = service.engine
             evaluation = engine.evaluate_audit(later.audit, after)
             findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
-            findings, intents = _own_actions(session, service.own_action_rules, later.audit,
-                                             evaluation, findings, intents)
             if findings or intents:
                 raised = service.raise_intents(session, later.audit, evaluation.ruleset_version,
                                                intents, actor)
@@ -257,26 +250,15 @@ class LaterAudits:
         metrics.findings_once_stored(session, findings)
 
 
-def _own_actions(session: Session, own_rules: tuple[str, ...], audit: Audit, evaluation: Evaluation,
-                 findings: list[model.Finding], intents: list[model.ActionIntent],
-                 ) -> tuple[list[model.Finding], list[model.ActionIntent]]:
-    """The audit's own actions (ES-01, GC-16) it now asks for and does not hold,
-    with their findings, in place of the difference's: 'before' can ask for one
-    the audit never got (an audit of the same day saved after it is in its
-    history, and such a save does not run it again), and the difference would
-    hide it. One it holds open, or had completed, is not raised again."""
-    others = [i for i in intents if i.rule_id not in own_rules]
-    own = [i for i in evaluation.actions if i.rule_id in own_rules]
-    if not own:
-        return findings, others
-    held = set(session.execute(_OWN_KEYS, {"audit_id": audit.audit_id,
-                                           "rule_ids": list(own_rules)}).scalars())
-    missing = [i for i in own if i.dedupe_key not in held]
-    rules = {i.rule_id for i in missing}
-    said = {(f.rule_id, f.area) for f in findings}
-    findings = findings + [f for f in evaluation.findings
-                           if f.rule_id in rules and (f.rule_id, f.area) not in said]
-    return findings, others + missing
+def _strictly_earlier(history: AuditHistory, audit: Audit) -> AuditHistory:
+    """``history`` without the case's audits of the audit's own day. Such an audit is
+    in its history ("earlier" is on or before), yet the one of a same-day pair saved
+    second decided on both (GC-16's review is the pair's, once), and its save did not
+    run this one again; left in, it would make this audit ask, before the save as
+    after, for what it never got, and hide what the save adds. The saved audit is
+    never among them: it is dated before every audit run again."""
+    return dataclasses.replace(history, earlier_case_audits=tuple(
+        e for e in history.earlier_case_audits if e.completed_on != audit.completed_on))
 
 
 def _stored_result(stored: str) -> audit_pb2.AuditEvaluation | None:
