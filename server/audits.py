@@ -196,11 +196,8 @@ class AuditService:
         what ``prepare`` made of it."""
         submission = message if isinstance(message, Submission) else self.prepare(message, dry_run)
         audit, content = submission.audit, submission.content_digest
-        if not dry_run:
-            # The history turns before the head's row lock: every writer takes them in
-            # that order (a late save holds its turns, then locks later audits' heads).
-            _take_history_turn(session, audit)
-        head = self._head(session, audit.audit_id, lock=not dry_run)
+        head = (self._head(session, audit.audit_id, lock=False) if dry_run
+                else self._turns_then_head(session, audit.audit_id, joining=audit))
         if head is not None and not dry_run:
             # Revisions are saved in order and the head is the highest, so only a
             # revision at or below the head's can already be stored.
@@ -472,7 +469,10 @@ class AuditService:
             check.add("moderated_grade", "an overall grade cannot be not applicable")
         check.text("note", request.note, limit=convert.MAX_TEXT)
         check.done()
-        head, record = self._moderated(session, request.audit_id)
+        head = self._turns_then_head(session, request.audit_id)
+        if head is None:
+            raise NotFound(f"no audit {request.audit_id!r}")
+        record = self._stored_record(session, head.audit_id, head.revision)
         audit = dataclasses.replace(convert.audit_from_proto(record), moderated_grade=grade)
         if not audit.completed:
             raise StaleRevision(f"audit {audit.audit_id} is a draft; only completed audits are moderated")
@@ -483,28 +483,43 @@ class AuditService:
                                        actor, moderator_id=request.moderator_id)
 
 
-    def _moderated(self, session: Session, audit_id: str) -> tuple[Head, audit_pb2.CaseFileAudit]:
-        """The head (locked) and stored record of the audit a moderation changes, its
-        history turns taken first, as every writer takes them: turns, then the head.
-        A revision saved between the unlocked read and the lock is read again."""
-        head = self._head(session, audit_id, lock=False)
+    def _turns_then_head(self, session: Session, audit_id: str,
+                         joining: Audit | None = None) -> Head | None:
+        """The audit's head, locked (PostgreSQL) once the history turns of what the
+        write changes are taken: the history the audit leaves (its stored head) and
+        the one it joins (``joining``). Every writer takes turns, then rows, in one
+        order (``_take_history_turns``): a save run late holds its turns while it
+        locks later audits' rows, and a save of one of those that moves it elsewhere
+        takes the turn of the history it leaves, so it waits instead of deadlocking.
+        A head revised between the unlocked read and the lock is read again; the
+        turns taken for it are released (a savepoint)."""
+        if session.get_bind().dialect.name != "postgresql":
+            return self._head(session, audit_id)  # SQLite: one writer at a time
         while True:
-            if head is None:
-                raise NotFound(f"no audit {audit_id!r}")
-            record = self._stored_record(session, head.audit_id, head.revision)
-            _take_history_turn(session, convert.audit_from_proto(record))
+            stored = self._head(session, audit_id, lock=False)
+            turn = session.begin_nested()
+            _take_history_turns(session, [r for r in (stored, joining) if r is not None])
             locked = self._head(session, audit_id)
-            if locked is not None and locked.revision == head.revision:
-                return locked, record
-            head = locked
+            if _revision(locked) == _revision(stored):
+                turn.commit()
+                return locked
+            turn.rollback()
 
 
-def _take_history_turn(session: Session, audit: Audit) -> None:
-    """Wait (PostgreSQL) until no other save reading this audit's history is in
-    flight; held until this transaction ends. Drafts read no history."""
-    if audit.completed and session.get_bind().dialect.name == "postgresql":
-        session.execute(_HISTORY_LOCK, {"space": _AREA_LOCKS, "key": audit.service_area})
-        session.execute(_HISTORY_LOCK, {"space": _CASE_LOCKS, "key": audit.case_ref})
+def _revision(head: Head | None) -> int | None:
+    return head.revision if head is not None else None
+
+
+def _take_history_turns(session: Session, records: list[Audit | Head]) -> None:
+    """Wait (PostgreSQL) until no other write reading or changing these records'
+    histories is in flight; held until this transaction ends. Areas then cases, each
+    in sorted order, so two writers never wait on each other's turns. Drafts are in
+    no history."""
+    completed = [r for r in records if r.status == "COMPLETED"]
+    for space, keys in ((_AREA_LOCKS, {r.service_area for r in completed}),
+                        (_CASE_LOCKS, {r.case_ref for r in completed})):
+        for key in sorted(keys):
+            session.execute(_HISTORY_LOCK, {"space": space, "key": key})
 
 
 @dataclass(frozen=True)

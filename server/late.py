@@ -28,6 +28,10 @@ The provider rules' version is in ``providers.py``; the audits' is here:
   one completed after it, or raised for a later completion, covers it, and no
   second one opens (the one there keeps its due date).
 - GC-18 is not run again (its counts are held as they were).
+- PostgreSQL: every write takes the history turns of what it leaves and joins
+  before its head row (``audits._turns_then_head``), and this save holds its
+  own: no later audit it runs again can be revised meanwhile, and no two
+  writers wait on each other in a cycle.
 - At most ``LATER_AUDITS_LIMIT`` later audits per save, the earliest; beyond
   that a warning is logged, as for a later audit whose stored record no longer
   reads (it is skipped: another audit's data never fails this save).
@@ -94,9 +98,7 @@ _LATER_HEADS = (
     .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
     .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
 )
-# Locked (PostgreSQL): a save of the later audit in flight commits first.
-_HEAD_REVISION = (select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
-                  .with_for_update())
+_HEAD_REVISION = select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
 _CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
@@ -189,9 +191,8 @@ class LaterAudits:
         for later in self.later:
             if session.execute(_HEAD_REVISION, {"audit_id": later.audit.audit_id}).scalar() \
                     != later.audit.revision:
-                # Revised meanwhile (PostgreSQL): a revision that committed while this save
-                # held its service area's and case's turns shares neither with it, so this
-                # audit is no longer in its history.
+                # Revised meanwhile. It cannot be (a write takes the turns of the history
+                # an audit leaves, and this save holds them): a guard, should that change.
                 continue
             after = service.gather_history(session, later.audit, later.head)
             # Only this save's part of the history may differ: GC-18's counts are held

@@ -5,6 +5,8 @@ of that save's; an unchanged revision does not read the later audits' history.""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -136,29 +138,38 @@ def test_a_deep_dive_completed_meanwhile_is_not_raised_again_by_an_unrelated_sav
 
 
 @needs_postgres
-def test_a_later_audit_revised_meanwhile_is_not_run_again_as_it_was(
+def test_a_later_audit_revised_meanwhile_ends_without_a_stale_review(
         pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     """The 03-02 audit (DOES_NOT_MEET_GOOD) of case C is found as a later audit of a
-    back-dated 01-10 EXCEEDS_GOOD audit of C. Meanwhile its revision 2 moves it to
-    another case and service area (that save takes other locks, so it does not wait)
-    and commits. The late save must not run the stale revision 1 and raise GC-16's
-    moderation review for an audit whose latest revision has no earlier audit."""
+    back-dated 01-10 EXCEEDS_GOOD audit of C. Meanwhile its revision 2, moving it to
+    another case and service area, is sent. It leaves the back-dated save's history,
+    so it waits for that save's turns; then its own evaluation (no earlier audit)
+    withdraws the review the back-dated save raised on revision 1. Its latest
+    revision ends with no open GC-16 review, and both saves succeed."""
     store, service = pg
     area = unique("SA")
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
                   completedOn="2026-03-02", lookbackFrom="2026-03-02", auditedPreviously=True)
     _save(store, service, later)
     moved = revise(later, caseRef=unique("C-else"), serviceArea=unique("SA-else"))
+    failures: list[BaseException] = []
 
-    def revise_meanwhile() -> None:
-        _save(store, service, moved)
+    def save_moved() -> None:
+        try:
+            _save(store, service, moved)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
 
-    _between_find_and_run(monkeypatch, revise_meanwhile)
+    revision = threading.Thread(target=save_moved)
+    _between_find_and_run(monkeypatch, lambda: (revision.start(), time.sleep(0.5)))
     earlier = audit(overall="EXCEEDS_GOOD", serviceArea=area, caseRef=later.case_ref,
                     completedOn="2026-01-10", lookbackFrom="2026-01-10")
     _save(store, service, earlier)
-    reviews = [a for a in _actions(store, audit_id=later.audit_id) if a.rule_id == "GC-16"]
-    assert reviews == []
+    revision.join(30)
+    assert not revision.is_alive() and not failures, failures
+    open_reviews = [a for a in _actions(store, audit_id=later.audit_id)
+                    if a.rule_id == "GC-16" and a.status == "OPEN"]
+    assert open_reviews == []
 
 
 # ------------------------------------------------------------------------------

@@ -105,12 +105,12 @@ def test_a_later_audits_record_from_an_earlier_release_does_not_fail_the_save(
 
 
 # ------------------------------------------------------------------------------
-# PostgreSQL: the first review's fix skips a later audit whose head revision is no
-# longer the one find() read. A revision of that audit which has not committed yet
-# when run() checks (it holds the later audit's head row, and takes neither of the
-# saved audit's turns) must be waited for, not missed (the stale revision would be
-# run, and the revision's own save, which read the audit's actions before the late
-# save wrote its review, would withdraw nothing).
+# PostgreSQL: a revision of a later audit that moves it out of a back-dated save's
+# history, started while that save runs its later audits again, must not leave a
+# stale review: it takes the turns of the history it leaves, so it waits for the
+# back-dated save, and then withdraws the review its own evaluation no longer asks
+# for. (Before, it took only the turns of where it went, saved meanwhile, and the
+# stale revision was run.)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,9 @@ def test_a_later_audit_revised_concurrently_and_committed_after_the_check_gets_n
         if not self.later or thread.is_alive():
             return original(self, service, session, actor)
         thread.start()
-        assert saved.wait(30)
+        # The revision leaves this save's history, so it waits for this save's turns
+        # (it saves once this save has committed): nothing is in flight meanwhile.
+        saved.wait(2)
         # The revision commits once this run is done, or after 2 s if the run waits
         # for it (as a run that locks the later audit's head would).
         timer = threading.Timer(2.0, go.set)
