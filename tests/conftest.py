@@ -36,6 +36,34 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield running
 
 
+def _audits_in_process(backend: str, tmp: Path) -> Iterator[Any]:
+    from server.audits import AuditService
+    from server.store import Store
+    from tests.server_harness import fresh_database
+
+    with fresh_database(backend, tmp) as url:
+        store = Store(url)
+        yield store, AuditService(RulesEngine.from_directory(RULES))
+        store.close()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def audits_in_process(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """(Store, AuditService) on a fresh database of each backend, in-process (no
+    server): for driving saves and races directly. Tests use unique ids."""
+    yield from _audits_in_process(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="module")
+def pg_audits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """As ``audits_in_process``, on PostgreSQL only (races SQLite's one writer rules
+    out); skipped without LENSES_TEST_POSTGRES_URL."""
+    if not os.environ.get("LENSES_TEST_POSTGRES_URL"):
+        pytest.skip("PostgreSQL only (SQLite has one writer)")
+    yield from _audits_in_process("postgres", tmp_path_factory.mktemp("postgres"))
+
+
 @pytest.fixture()
 def client(server: Any) -> Iterator[Any]:
     """A ``tests.api.Client`` on a channel of its own to the session's server."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -26,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from engine import RulesEngine
 from lenses.v1 import audit_pb2, common_pb2
 from server import late
 from server.actions import Actor
@@ -34,22 +32,12 @@ from server.audits import AuditService
 from server.db import Action
 from server.store import Store
 from tests.api import GOOD
-from tests.conftest import BACKENDS, RULES
-from tests.server_harness import fresh_database
 
 CONCERN_AREAS = ("AREA_PLANS", "AREA_REVIEWS")
 GRADES = ("GRADE_EXCEEDS_GOOD", "GRADE_MEETS_GOOD", "GRADE_DOES_NOT_MEET_GOOD")
 FIRST_DAY = date(2026, 1, 1)
 _runs = itertools.count()
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def saving(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Store, AuditService]]:
-    with fresh_database(request.param, tmp_path_factory.mktemp("order")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
 
 
 # One audit: (day offset, case, overall grade, areas below good). Offsets are distinct.
@@ -87,9 +75,9 @@ def outcome(store: Store, run: str) -> tuple[set[str], set[str]]:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(audits=audits, order=st.randoms(use_true_random=False))
 def test_any_order_of_saves_ends_as_date_order_does(
-        saving: tuple[Store, AuditService], audits: list[tuple[int, int, str, frozenset[str]]],
+        audits_in_process: tuple[Store, AuditService], audits: list[tuple[int, int, str, frozenset[str]]],
         order: object) -> None:
-    store, service = saving
+    store, service = audits_in_process
     actor = Actor("test", date(2026, 12, 1))
     run = next(_runs)
     in_date, shuffled = f"D{run}", f"S{run}"
@@ -105,13 +93,13 @@ def test_any_order_of_saves_ends_as_date_order_does(
 
 @pytest.mark.parametrize(("limit", "opened"), [(3, True), (2, False)])
 def test_a_late_save_reruns_at_most_the_limit_and_says_so(
-        saving: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch,
+        audits_in_process: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture, limit: int, opened: bool) -> None:
     """Later audits of 02-01 and 02-02 (one case) and 02-03 (another) hold two cases
     each; a back-dated 01-15 (a third case) completes the 02-03 window only. Beyond
     ``LATER_AUDITS_LIMIT`` later audits are not run again, and a warning names the
     saved audit (ids only)."""
-    store, service = saving
+    store, service = audits_in_process
     monkeypatch.setattr(late, "LATER_AUDITS_LIMIT", limit)
     actor = Actor("test", date(2026, 12, 1))
     run = f"L{next(_runs)}"

@@ -68,15 +68,6 @@ def test_a_history_rerun_does_not_duplicate_a_finding_the_audit_already_has(clie
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL only (SQLite has one writer)")
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuditService]]:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL only")
-    with fresh_database("postgres", tmp_path_factory.mktemp("late-review")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
-
 
 ACTOR = Actor("test", date(2026, 12, 1))
 
@@ -110,14 +101,14 @@ def _between_find_and_run(monkeypatch: pytest.MonkeyPatch, commit_meanwhile: Any
 
 @needs_postgres
 def test_a_deep_dive_completed_meanwhile_is_not_raised_again_by_an_unrelated_save(
-        pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     """01-01, 01-10, 01-20 (three cases, PLANS): the 01-20 audit opens the deep dive.
     A back-dated 01-15 audit of the 01-20 audit's case (all good) changes only that
     audit's GC-16/GC-17 history. If the deep dive is completed before the save,
     nothing new opens (before and after both fire ES-03: no difference). Nor if the
     completion commits while the save runs: the open actions are read once, so no
     second deep dive is raised by a save that changed no concern."""
-    store, service = pg
+    store, service = pg_audits
     area = unique("SA")
     days = ("2026-01-01", "2026-01-10", "2026-01-20")
     messages = [audit(("PLANS",), serviceArea=area, completedOn=d, lookbackFrom=d) for d in days]
@@ -139,14 +130,14 @@ def test_a_deep_dive_completed_meanwhile_is_not_raised_again_by_an_unrelated_sav
 
 @needs_postgres
 def test_a_later_audit_revised_meanwhile_ends_without_a_stale_review(
-        pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     """The 03-02 audit (DOES_NOT_MEET_GOOD) of case C is found as a later audit of a
     back-dated 01-10 EXCEEDS_GOOD audit of C. Meanwhile its revision 2, moving it to
     another case and service area, is sent. It leaves the back-dated save's history,
     so it waits for that save's turns; then its own evaluation (no earlier audit)
     withdraws the review the back-dated save raised on revision 1. Its latest
     revision ends with no open GC-16 review, and both saves succeed."""
-    store, service = pg
+    store, service = pg_audits
     area = unique("SA")
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
                   completedOn="2026-03-02", lookbackFrom="2026-03-02", auditedPreviously=True)

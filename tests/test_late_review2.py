@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
-from engine import RulesEngine
 from lenses.v1 import action_pb2, common_pb2
 from server import late
 from server.actions import Actor
@@ -24,8 +22,6 @@ from server.audits import AuditService
 from server.db import Action
 from server.store import Store
 from tests.api import Client, audit, revise, submit, unique
-from tests.conftest import RULES
-from tests.server_harness import POSTGRES_URL, fresh_database
 
 K = common_pb2
 
@@ -113,21 +109,12 @@ def test_a_later_audits_record_from_an_earlier_release_does_not_fail_the_save(
 # stale revision was run.)
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuditService]]:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL only (SQLite has one writer)")
-    with fresh_database("postgres", tmp_path_factory.mktemp("late-review2")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
-
 
 ACTOR = Actor("test", date(2026, 12, 1))
 
 
 def test_a_later_audit_revised_concurrently_and_committed_after_the_check_gets_no_stale_review(
-        pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     """L (03-02, DOES_NOT_MEET_GOOD, case C, area S) is found as a later audit of a
     back-dated A (01-10, EXCEEDS_GOOD, case C). Meanwhile L's revision 2 moves it to
     another case and service area; it has saved (its own evaluation: no earlier
@@ -135,7 +122,7 @@ def test_a_later_audit_revised_concurrently_and_committed_after_the_check_gets_n
     revisions, and commits after A. In date order L's latest revision has no earlier
     audit: no GC-16 review. (test_late_review covers only a revision committed before
     the check.)"""
-    store, service = pg
+    store, service = pg_audits
     area = unique("SA")
     later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
                   completedOn="2026-03-02", lookbackFrom="2026-03-02", auditedPreviously=True)

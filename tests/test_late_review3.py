@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
-from engine import RulesEngine
 from lenses.v1 import action_pb2, audit_pb2, common_pb2
 from server import late
 from server.actions import Actor
 from server.audits import AuditService
 from server.store import Store
 from tests.api import Client, audit, revise, submit, unique
-from tests.conftest import RULES
-from tests.server_harness import POSTGRES_URL, fresh_database
 
 K = common_pb2
 
@@ -164,22 +160,13 @@ def test_a_back_dated_one_step_audit_gives_no_second_review_of_a_same_day_swing(
 # transaction aborted and redone (Store.run retries at most RETRIES_ON_CONFLICT times).
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuditService]]:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL only (SQLite has one writer)")
-    with fresh_database("postgres", tmp_path_factory.mktemp("late-review3")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
-
 
 ACTOR = Actor("test", date(2026, 12, 1))
 
 
 def test_a_later_audits_revision_in_flight_does_not_deadlock_a_back_dated_save(
-        pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
-    store, service = pg
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, service = pg_audits
     aborted: list[str] = []
 
     @event.listens_for(store.engine, "handle_error")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,7 +29,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select
 
-from engine import RulesEngine
 from lenses.v1 import action_pb2, audit_pb2, common_pb2
 from server import actions
 from server.actions import Actor
@@ -38,21 +36,10 @@ from server.audits import AuditService
 from server.db import Action
 from server.store import Store
 from tests.api import GOOD, Client, audit, revise, submit, unique
-from tests.conftest import BACKENDS, RULES
-from tests.server_harness import POSTGRES_URL, fresh_database
 
 K = common_pb2
 ACTOR = Actor("test", date(2026, 12, 1))
 
-
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, AuditService]]:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL only (SQLite has one writer)")
-    with fresh_database("postgres", tmp_path_factory.mktemp("late-review4")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
 
 
 class Aborts:
@@ -104,8 +91,8 @@ def _in_thread(work: Any, failures: list[BaseException]) -> threading.Thread:
 
 
 def test_a_moderation_that_reads_a_replaced_revision_does_not_deadlock_a_save(
-        pg: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
-    store, service = pg
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, service = pg_audits
     first = audit(overall="MEETS_GOOD", completedOn="2026-03-02", lookbackFrom="2026-03-02")
     _save(store, service, first)
     moved = revise(first, serviceArea=unique("SA"), caseRef=unique("C"))  # another area and case
@@ -161,8 +148,8 @@ def test_a_moderation_that_reads_a_replaced_revision_does_not_deadlock_a_save(
 
 
 def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save(
-        pg: tuple[Store, AuditService]) -> None:
-    store, service = pg
+        pg_audits: tuple[Store, AuditService]) -> None:
+    store, service = pg_audits
     area, other = unique("SA"), unique("SA")
     back_dated = audit(("PLANS",), serviceArea=area, completedOn="2026-03-01",
                        lookbackFrom="2026-03-01")
@@ -225,14 +212,6 @@ RANK = {"EXCEEDS_GOOD": 2, "MEETS_GOOD": 1, "DOES_NOT_MEET_GOOD": 0}
 DAY0 = date(2026, 1, 1)
 _runs = itertools.count()
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def stored(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[Store, AuditService]]:
-    with fresh_database(request.param, tmp_path_factory.mktemp("order4")) as url:
-        store = Store(url)
-        yield store, AuditService(RulesEngine.from_directory(RULES))
-        store.close()
 
 
 # (even day, case, overall, final concerns, kind, concerns of a first partial revision,
@@ -357,8 +336,8 @@ def _open_areas(rows: list[Action]) -> set[str]:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(timeline=timelines)
 def test_late_saves_revisions_moderations_and_completions_end_as_date_order_does(
-        stored: tuple[Store, AuditService], timeline: tuple[list[Any], list[int]]) -> None:
-    store, service = stored
+        audits_in_process: tuple[Store, AuditService], timeline: tuple[list[Any], list[int]]) -> None:
+    store, service = audits_in_process
     specs, completions = timeline
     run = next(_runs)
     in_date, late = f"SA4-D{run}", f"SA4-L{run}"
