@@ -488,9 +488,9 @@ class AuditService:
         """The audit's head, locked (PostgreSQL) once the history turns of what the
         write changes are taken: the history the audit leaves (its stored head) and
         the one it joins (``joining``). Every writer takes turns, then rows, in one
-        order (``_take_history_turns``): a save run late holds its turns while it
-        locks later audits' rows, and a save of one of those that moves it elsewhere
-        takes the turn of the history it leaves, so it waits instead of deadlocking.
+        order (``_take_history_turns``): a save run late holds its turns while it runs
+        later audits again (``late.py``), and a save of one of those that moves it
+        elsewhere takes the turn of the history it leaves, so it waits for that save.
         A head revised between the unlocked read and the lock is read again; the
         turns taken for it are released (a savepoint)."""
         if session.get_bind().dialect.name != "postgresql":

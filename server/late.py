@@ -155,8 +155,8 @@ class LaterAudits:
              stored: Any = None) -> LaterAudits:
         """The later audits whose history can hold ``saved`` as it is about to be
         stored (``stored``: its head row until then, if any), each with its history as
-        it is now, in date order. None when the save changes nothing other audits
-        read (an unchanged revision, a moderation to the same grade)."""
+        it is now, in date order. None of them when the save changes nothing other
+        audits read (an unchanged revision, a moderation to the same grade)."""
         if not saved.completed or saved.completed_on is None:
             return cls(saved, ())  # a draft is in no history
         if stored is not None and _reads_the_same(session, stored, saved):
@@ -217,7 +217,7 @@ class LaterAudits:
 
     def _report(self, audit: Audit, findings: int, raised: int) -> None:
         log.info("audit %s: history rules run again after audit %s was saved; %d finding(s) "
-                 "and %d action(s) raised", audit.audit_id, self.saved.audit_id, findings, raised)
+                 "and %d action(s) raised or kept", audit.audit_id, self.saved.audit_id, findings, raised)
 
     @staticmethod
     def _log(session: Session, later: _Later, evaluation: Evaluation,
