@@ -39,7 +39,6 @@ FIRST_DAY = date(2026, 1, 1)
 _runs = itertools.count()
 
 
-
 # One audit: (day offset, case, overall grade, areas below good). Offsets are distinct.
 audits = st.lists(
     st.tuples(st.integers(0, 150), st.integers(0, 3), st.sampled_from(GRADES),

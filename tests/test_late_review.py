@@ -68,7 +68,6 @@ def test_a_history_rerun_does_not_duplicate_a_finding_the_audit_already_has(clie
 needs_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL only (SQLite has one writer)")
 
 
-
 ACTOR = Actor("test", date(2026, 12, 1))
 
 

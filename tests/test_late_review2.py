@@ -109,7 +109,6 @@ def test_a_later_audits_record_from_an_earlier_release_does_not_fail_the_save(
 # stale revision was run.)
 
 
-
 ACTOR = Actor("test", date(2026, 12, 1))
 
 

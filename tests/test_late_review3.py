@@ -160,7 +160,6 @@ def test_a_back_dated_one_step_audit_gives_no_second_review_of_a_same_day_swing(
 # transaction aborted and redone (Store.run retries at most RETRIES_ON_CONFLICT times).
 
 
-
 ACTOR = Actor("test", date(2026, 12, 1))
 
 

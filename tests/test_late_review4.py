@@ -41,7 +41,6 @@ K = common_pb2
 ACTOR = Actor("test", date(2026, 12, 1))
 
 
-
 class Aborts:
     """The SQLSTATEs the store's engine saw (40P01: a deadlock PostgreSQL broke)."""
 
@@ -211,7 +210,6 @@ GRADES = ("EXCEEDS_GOOD", "MEETS_GOOD", "DOES_NOT_MEET_GOOD")
 RANK = {"EXCEEDS_GOOD": 2, "MEETS_GOOD": 1, "DOES_NOT_MEET_GOOD": 0}
 DAY0 = date(2026, 1, 1)
 _runs = itertools.count()
-
 
 
 # (even day, case, overall, final concerns, kind, concerns of a first partial revision,
