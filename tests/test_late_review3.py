@@ -151,11 +151,11 @@ def test_a_back_dated_one_step_audit_gives_no_second_review_of_a_same_day_swing(
 
 # ------------------------------------------------------------------------------
 # PostgreSQL lock order. Every writer takes its service area's and case's turns
-# (advisory locks) before its audit's head row (FOR UPDATE): a back-dated save holds
-# those turns and, in LaterAudits.run, locks each later audit's head row. Before,
-# a save locked its head row first and then took the turns, the opposite order: a
-# revision of a later audit of the same service area arriving meanwhile held its
-# head and waited for the turn while the back-dated save waited for that head, a
+# (advisory locks) before its audit's head row (FOR UPDATE); a back-dated save holds
+# those turns while it runs later audits again. Before, a save locked its head row
+# first and then took the turns, while LaterAudits.run locked later heads holding its
+# turns: a revision of a later audit of the same service area arriving meanwhile held
+# its head and waited for the turn while the back-dated save waited for that head, a
 # deadlock broken by PostgreSQL only after deadlock_timeout (1 s by default), one
 # transaction aborted and redone (Store.run retries at most RETRIES_ON_CONFLICT times).
 

@@ -1,18 +1,15 @@
-"""server/late.py, audits._moderated and the PostgreSQL lock order, from a fourth review.
+"""server/late.py and the PostgreSQL lock order, from a fourth review.
 
-- PostgreSQL lock order (failing): the change claims every writer takes its history
-  turns (advisory locks, service area then case) before its audit's head row, so
-  no pair of writers deadlocks. Two pairs still do (40P01, broken by PostgreSQL
-  after deadlock_timeout and retried): a moderation whose unlocked read saw a
-  revision replaced meanwhile (it takes the new turns holding the head), and a
-  back-dated save against a revision that moves one of its later audits to another
-  service area (that revision takes none of the save's turns).
-- A property test (passes): late saves, partial and draft first revisions,
-  moderations and deep dive completions end as date order does, up to the
-  documented deviations.
-- ES-03 "open as of the completion date" (failing): a completion recorded after a
-  save it predates gives another outcome than date order.
-- The decision-log row of cause "history" (passes): GetAudit and a retried save.
+- PostgreSQL lock order: every writer takes its history turns (advisory locks,
+  areas then cases) for what it leaves and joins before its audit's head row, so
+  no pair of writers deadlocks: a moderation whose unlocked read saw a revision
+  replaced meanwhile, and a back-dated save against a revision that moves one of
+  its later audits to another service area (both deadlocked, 40P01, before).
+- A property test: late saves, partial and draft first revisions, moderations and
+  deep dive completions end as date order does, up to the documented deviations.
+- ES-03 "open as of the completion date": a completion recorded after a save it
+  predates gives another outcome than date order (a strict-xfail question).
+- The decision-log row of cause "history": GetAudit and a retried save.
 """
 
 from __future__ import annotations
