@@ -98,7 +98,6 @@ _LATER_HEADS = (
     .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
     .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
 )
-_HEAD_REVISION = select(_HEADS.c.revision).where(_HEADS.c.audit_id == bindparam("audit_id"))
 _CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
@@ -189,11 +188,6 @@ class LaterAudits:
         order (each sees what was raised for the ones before it), and raise what they
         ask for beyond what they asked for before."""
         for later in self.later:
-            if session.execute(_HEAD_REVISION, {"audit_id": later.audit.audit_id}).scalar() \
-                    != later.audit.revision:
-                # Revised meanwhile. It cannot be (a write takes the turns of the history
-                # an audit leaves, and this save holds them): a guard, should that change.
-                continue
             after = service.gather_history(session, later.audit, later.head)
             # Only this save's part of the history may differ: GC-18's counts are held
             # as they were (it is not run again), and the open actions are read once, as

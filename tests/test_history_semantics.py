@@ -427,15 +427,22 @@ def test_a_revision_that_adds_a_concern_raises_what_it_adds(client: Client) -> N
     assert opened.due_on == "2026-03-21"
 
 
-def test_a_later_audit_of_the_same_day_is_decided_by_the_save_itself(client: Client) -> None:
-    """Same day, same case: each audit is the other's earlier audit, and the one saved
-    second sees the first. The swing is the second's (its own GC-16), once."""
+def same_day_swing(client: Client) -> tuple[audit_pb2.CaseFileAudit, audit_pb2.AuditEvaluation]:
+    """A DOES_NOT_MEET_GOOD audit of 03-02, then an EXCEEDS_GOOD one of its case on the
+    same day: the first, and the evaluation of the second."""
     first = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-03-02",
                   lookbackFrom="2026-03-02", auditedPreviously=True)
     submit(client, first)
     second = submit(client, audit(overall="EXCEEDS_GOOD", caseRef=first.case_ref,
                                   completedOn="2026-03-02", lookbackFrom="2026-03-02",
                                   auditedPreviously=True))
+    return first, second
+
+
+def test_a_later_audit_of_the_same_day_is_decided_by_the_save_itself(client: Client) -> None:
+    """Same day, same case: each audit is the other's earlier audit, and the one saved
+    second sees the first. The swing is the second's (its own GC-16), once."""
+    first, second = same_day_swing(client)
     assert len(kinds(second, "GC-16")) == 1
     assert listed(client, audit_id=first.audit_id, kinds=[K.ACTION_KIND_MODERATION_REVIEW]) == []
 

@@ -22,6 +22,7 @@ from server.audits import AuditService
 from server.db import Action
 from server.store import Store
 from tests.api import Client, audit, revise, submit, unique
+from tests.test_history_semantics import same_day_swing
 
 K = common_pb2
 
@@ -49,12 +50,7 @@ def test_a_same_day_audit_saved_after_the_later_one_does_not_hide_its_swing(clie
     earlier audit of its case (A) and gets GC-16's review (due 20 working days after
     03-02). Here L's 'before' history already holds T's EXCEEDS_GOOD (same day), so
     before and after both ask for L's review: the difference is empty, yet L must get it."""
-    later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", completedOn="2026-03-02",
-                  lookbackFrom="2026-03-02", auditedPreviously=True)
-    submit(client, later)
-    same_day = submit(client, audit(overall="EXCEEDS_GOOD", caseRef=later.case_ref,
-                                    completedOn="2026-03-02", lookbackFrom="2026-03-02",
-                                    auditedPreviously=True))
+    later, same_day = same_day_swing(client)
     assert [a.rule_id for a in same_day.actions] == ["GC-16"]  # T's own, against L
     submit(client, audit(overall="EXCEEDS_GOOD", caseRef=later.case_ref, completedOn="2026-01-10",
                          lookbackFrom="2026-01-10"))

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, select
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2
-from server import actions
+from server import actions, late
 from server.actions import Actor
 from server.audits import AuditService
 from server.db import Action
@@ -144,7 +144,7 @@ def test_a_moderation_that_reads_a_replaced_revision_does_not_deadlock_a_save(
 
 
 def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save(
-        pg_audits: tuple[Store, AuditService]) -> None:
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     store, service = pg_audits
     area, other = unique("SA"), unique("SA")
     back_dated = audit(("PLANS",), serviceArea=area, completedOn="2026-03-01",
@@ -158,14 +158,21 @@ def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save
     failures: list[BaseException] = []
     saving: list[threading.Thread] = []
     back_dating = threading.current_thread()
+    running: list[bool] = []
+    original = late.LaterAudits.run
+
+    def run(self, service, session, actor):  # type: ignore[no-untyped-def]
+        running.append(bool(self.later))
+        return original(self, service, session, actor)
+
+    monkeypatch.setattr(late.LaterAudits, "run", run)
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         values = parameters.values() if isinstance(parameters, dict) else parameters or ()
-        if (threading.current_thread() is back_dating and not saving
-                and statement.startswith("SELECT audit_heads.revision")
+        if (threading.current_thread() is back_dating and not saving and running and running[-1]
                 and moving.audit_id in values):
-            # B runs its later audits again; A's revision starts now. It leaves B's area,
-            # so it waits for B's turn before it takes A's head: no cycle.
+            # B runs its later audits again (L done, A next); A's revision starts now. It
+            # leaves B's area, so it waits for B's turn before it takes A's head: no cycle.
             saving.append(_in_thread(lambda: _save(store, service, moved), failures))
             time.sleep(0.5)
 
@@ -177,7 +184,7 @@ def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save
                 thread.join(30)
     finally:
         event.remove(store.engine, "before_cursor_execute", before)
-    assert saving, "the back-dated save never locked the later audit's head"
+    assert saving, "the back-dated save never ran the moving audit again"
     assert not failures, failures
     assert "40P01" not in aborted, aborted
 
