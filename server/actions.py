@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -254,8 +254,10 @@ def check_scope(f: common_pb2.ActionFilter) -> None:
         raise Forbidden("provider monitoring must filter by provider_id or placement_id")
 
 
-def complete(session: Session, request: action_pb2.CompleteActionRequest, actor: Actor) -> Action:
-    """OPEN -> COMPLETED; the same completion again is a no-op."""
+def complete(session: Session, request: action_pb2.CompleteActionRequest, actor: Actor,
+             then: Callable[[Action], None] | None = None) -> Action:
+    """OPEN -> COMPLETED; the same completion again is a no-op. ``then`` runs, in the
+    same transaction, once the action has changed to COMPLETED (not on a no-op)."""
     check = Checker()
     check.ident("action_id", request.action_id, required=True)
     completed_by = check.ident("completed_by", request.completed_by, required=True)
@@ -278,6 +280,8 @@ def complete(session: Session, request: action_pb2.CompleteActionRequest, actor:
     row.status, row.open_key = COMPLETED, None
     row.completed_by, row.completed_on, row.outcome = completed_by, completed_on, outcome
     _event(session, row, "COMPLETED", actor)
+    if then is not None:
+        then(row)
     return row
 
 

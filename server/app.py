@@ -308,7 +308,8 @@ class ActionServicer(action_pb2_grpc.ActionServiceServicer):
 
     async def CompleteAction(self, request: Any, context: Any) -> Any:  # noqa: N802
         return await self.app.call(context, self.app.write(
-            context, lambda s, a: actions.to_proto(actions.complete(s, request, a), a.today)))
+            context, lambda s, a: actions.to_proto(self.app.audits.complete_action(s, request, a),
+                                                   a.today)))
 
     async def WatchActions(self, request: Any, context: Any) -> Any:  # noqa: N802
         """Every event after ``after_sequence``, then new ones as they commit."""

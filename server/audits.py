@@ -46,9 +46,9 @@ from engine.model import (
     EarlierAudit,
     Evaluation,
 )
-from lenses.v1 import audit_pb2
+from lenses.v1 import action_pb2, audit_pb2
 
-from . import actions, convert, metrics
+from . import actions, convert, late, metrics
 from .actions import Actor
 from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay, AuditRevision
 from .db import Evaluation as EvaluationRow
@@ -289,6 +289,26 @@ class AuditService:
         return kept + actions.apply_intents(session, others, ruleset_version, audit.completed_on,
                                             actor)
 
+    # ---------------------------------------------------------- actions
+
+    def complete_action(self, session: Session, request: action_pb2.CompleteActionRequest,
+                        actor: Actor) -> Action:
+        """CompleteAction. A deep dive's completion runs ES-03 again for the audits dated
+        on or after it that were saved while it was open (``late.after_deep_dive_completed``):
+        in date order they found none open. On PostgreSQL the service area's history
+        turn is taken first, as a save takes it: turns before rows, and no save of the
+        area runs meanwhile."""
+        known = session.get(Action, request.action_id) if request.action_id else None
+        if known is not None and known.kind == "DEEP_DIVE_AUDIT":
+            _take_area_turn(session, known.service_area)
+
+        def completed(row: Action) -> None:
+            if row.kind == "DEEP_DIVE_AUDIT":
+                session.flush()  # the history queries are Core statements: no autoflush
+                late.after_deep_dive_completed(self, session, row, actor)
+
+        return actions.complete(session, request, actor, then=completed)
+
     # ------------------------------------------------------------ state
 
     @staticmethod
@@ -520,6 +540,12 @@ def _take_history_turns(session: Session, records: list[Audit | Head]) -> None:
                         (_CASE_LOCKS, {r.case_ref for r in completed})):
         for key in sorted(keys):
             session.execute(_HISTORY_LOCK, {"space": space, "key": key})
+
+
+def _take_area_turn(session: Session, service_area: str) -> None:
+    """As ``_take_history_turns``, for a service area alone (PostgreSQL only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_HISTORY_LOCK, {"space": _AREA_LOCKS, "key": service_area})
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,13 @@ _LATER_HEADS = (
     .where(_HEADS.c.audit_id.in_(bindparam("audit_ids", expanding=True)))
     .order_by(_HEADS.c.completed_on, _HEADS.c.audit_id)
 )
+# The concern audits of one area of a service area dated on or after a day.
+_AREA_CONCERNS_FROM = (
+    select(_CONCERNS.c.audit_id)
+    .where(_CONCERNS.c.service_area == bindparam("service_area"),
+           _CONCERNS.c.area == bindparam("area"), _CONCERNS.c.completed_on >= bindparam("from_on"))
+    .order_by(_CONCERNS.c.completed_on, _CONCERNS.c.audit_id).limit(bindparam("limit"))
+)
 _CONCERN_AREAS = select(_CONCERNS.c.area).where(_CONCERNS.c.audit_id == bindparam("audit_id"))
 _LATEST_RESULT = (
     select(_EVALUATIONS.c.result)
@@ -198,51 +205,92 @@ class LaterAudits:
                 calibration_review_open=after.calibration_review_open)
             after = dataclasses.replace(_strictly_earlier(after, later.audit),
                                         calibration=before.calibration)
-            if after == before:
-                continue  # the save changed nothing this audit reads
-            engine = service.engine
-            evaluation = engine.evaluate_audit(later.audit, after)
-            findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
-            if findings or intents:
-                raised = service.raise_intents(session, later.audit, evaluation.ruleset_version,
-                                               intents, actor)
-                self._log(session, later, evaluation, findings, actor)
-                self._report(later.audit, len(findings), len(raised))
+            _raise_difference(service, session, later, before, after, actor,
+                              f"after audit {self.saved.audit_id} was saved")
 
-    def _report(self, audit: Audit, findings: int, raised: int) -> None:
-        log.info("audit %s: history rules run again after audit %s was saved; %d finding(s) "
-                 "and %d action(s) raised or kept", audit.audit_id, self.saved.audit_id, findings, raised)
 
-    @staticmethod
-    def _log(session: Session, later: _Later, evaluation: Evaluation,
-             findings: Sequence[model.Finding], actor: Actor) -> None:
-        """The decision log: the later audit's last evaluation with the findings it
-        gained (cause "history"), so that reading it again explains its new actions.
-        Its other findings stay as its own save gave them: only what this save
-        changed was run again."""
-        audit = later.audit
-        stored = session.execute(_LATEST_RESULT, {"audit_id": audit.audit_id,
-                                                  "revision": audit.revision}).scalar()
-        result = _stored_result(stored) if stored is not None else None
-        if result is None:  # not saved through the server (seeded), or unreadable: as it is now
-            result = convert.audit_evaluation_to_proto(audit, evaluation, [])
-        else:
-            # A gained finding replaces one the stored evaluation has for the same rule
-            # and area (its history can have held it before, and lost it since).
-            gained = {(f.rule_id, f.area): f for f in map(convert.finding_to_proto, findings)}
-            kept = [f for f in result.findings if (f.rule_id, f.area) not in gained]
-            del result.findings[:]
-            result.findings.extend([*kept, *gained.values()])
-            result.ready_to_complete = result.ready_to_complete and all(
-                f.severity != "BLOCKING" for f in findings)
-            result.ruleset_version = evaluation.ruleset_version
-        session.execute(_LOG_EVALUATION, {
-            "audit_id": audit.audit_id, "revision": audit.revision, "cause": "history",
-            "input_digest": later.content_digest, "ruleset_version": evaluation.ruleset_version,
-            "result": json_format.MessageToJson(result, indent=None), "client": actor.client,
-            "created_at": actions.now(), "moderator_id": "",
-        })
-        metrics.findings_once_stored(session, findings)
+def after_deep_dive_completed(service: AuditRules, session: Session, deep_dive: Action,
+                              actor: Actor) -> None:
+    """ES-03 again for the audits a deep dive completed late no longer covers.
+
+    A deep dive is open for an audit until its completion date
+    (``audits._OPEN_HISTORY_ACTIONS``), so a concern audit of its service area and
+    area dated on or after that day (and after the day it was raised for) found no
+    deep dive open in date order. Saved before the completion was recorded, it found
+    this one open and opened none. Each such audit, in date order, is evaluated with
+    its history as it is now and as its save found it (this deep dive open), and what
+    the first asks for beyond the second is raised, as for a back-dated save: a deep
+    dive raised for one covers those after it. The caller holds the service area's
+    history turn (PostgreSQL), so none of them is revised meanwhile.
+    """
+    assert deep_dive.completed_on is not None
+    area = deep_dive.dedupe_key.rsplit(":", 1)[1]  # "ES-03:DEEP_DIVE_AUDIT:{service area}:{area}"
+    from_on = max(deep_dive.completed_on, deep_dive.origin_on)
+    audit_ids = session.execute(_AREA_CONCERNS_FROM, {
+        "service_area": deep_dive.service_area, "area": area, "from_on": from_on,
+        "limit": LATER_AUDITS_LIMIT + 1}).scalars().all()
+    if len(audit_ids) > LATER_AUDITS_LIMIT:
+        log.warning("deep dive %s: more than %d later audits may depend on its completion; only "
+                    "the first %d in date order had ES-03 run again",
+                    deep_dive.action_id, LATER_AUDITS_LIMIT, LATER_AUDITS_LIMIT)
+        audit_ids = audit_ids[:LATER_AUDITS_LIMIT]
+    if not audit_ids:
+        return  # the usual case: a completion recorded before any audit dated after it
+    for row in session.execute(_LATER_HEADS, {"audit_ids": audit_ids}).all():
+        audit = _stored_audit(row)
+        if audit is None:
+            continue
+        after = service.gather_history(session, audit, row)
+        before = dataclasses.replace(after, open_deep_dive_areas=after.open_deep_dive_areas | {area})
+        _raise_difference(service, session, _Later(audit, row, row.content_digest, before), before,
+                          after, actor, f"after deep dive {deep_dive.action_id} was completed")
+
+
+def _raise_difference(service: AuditRules, session: Session, later: _Later, before: AuditHistory,
+                      after: AuditHistory, actor: Actor, cause: str) -> None:
+    """Raise what ``later``'s audit asks for with history ``after`` beyond what it asks
+    for with ``before``, and log it (the decision log and a log line)."""
+    if after == before:
+        return  # the change touched nothing this audit reads
+    engine = service.engine
+    evaluation = engine.evaluate_audit(later.audit, after)
+    findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
+    if findings or intents:
+        raised = service.raise_intents(session, later.audit, evaluation.ruleset_version, intents, actor)
+        _log(session, later, evaluation, findings, actor)
+        log.info("audit %s: history rules run again %s; %d finding(s) and %d action(s) raised "
+                 "or kept", later.audit.audit_id, cause, len(findings), len(raised))
+
+
+def _log(session: Session, later: _Later, evaluation: Evaluation,
+         findings: Sequence[model.Finding], actor: Actor) -> None:
+    """The decision log: the later audit's last evaluation with the findings it
+    gained (cause "history"), so that reading it again explains its new actions.
+    Its other findings stay as its own save gave them: only what the change
+    touched was run again."""
+    audit = later.audit
+    stored = session.execute(_LATEST_RESULT, {"audit_id": audit.audit_id,
+                                              "revision": audit.revision}).scalar()
+    result = _stored_result(stored) if stored is not None else None
+    if result is None:  # not saved through the server (seeded), or unreadable: as it is now
+        result = convert.audit_evaluation_to_proto(audit, evaluation, [])
+    else:
+        # A gained finding replaces one the stored evaluation has for the same rule
+        # and area (its history can have held it before, and lost it since).
+        gained = {(f.rule_id, f.area): f for f in map(convert.finding_to_proto, findings)}
+        kept = [f for f in result.findings if (f.rule_id, f.area) not in gained]
+        del result.findings[:]
+        result.findings.extend([*kept, *gained.values()])
+        result.ready_to_complete = result.ready_to_complete and all(
+            f.severity != "BLOCKING" for f in findings)
+        result.ruleset_version = evaluation.ruleset_version
+    session.execute(_LOG_EVALUATION, {
+        "audit_id": audit.audit_id, "revision": audit.revision, "cause": "history",
+        "input_digest": later.content_digest, "ruleset_version": evaluation.ruleset_version,
+        "result": json_format.MessageToJson(result, indent=None), "client": actor.client,
+        "created_at": actions.now(), "moderator_id": "",
+    })
+    metrics.findings_once_stored(session, findings)
 
 
 def _strictly_earlier(history: AuditHistory, audit: Audit) -> AuditHistory:
