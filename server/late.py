@@ -5,8 +5,9 @@ completed before it (GC-16, GC-17: the case's earlier audits; ES-03: the
 service area's concerns in the window up to its completion), a placement's
 rules read the provider's rating on its start date. When a call stores a fact
 dated before records already evaluated (an audit saved after later-dated ones,
-its revision or moderation, a placement or inspection recorded out of date
-order), those records were evaluated without it. They are evaluated again,
+its revision or moderation, a deep dive's completion dated before audits saved
+while it was open, a placement or inspection recorded out of date order), those
+records were evaluated without it. They are evaluated again,
 as the call found them and as it leaves them, and what the second evaluation
 asks for beyond the first is raised: the result date order would have given.
 Nothing is withdrawn.

@@ -382,23 +382,76 @@ def _deep_dives(client: Client, area: str) -> list[common_pb2.Action]:
 
 
 @pytest.mark.parametrize("completion_recorded", ["before the save", "after the save"])
+@pytest.mark.parametrize(("completed_on", "second_due"), [
+    ("2026-02-10", "2026-04-16"),  # before the 02-15 audit: it found none open, and opens one
+    ("2026-02-15", "2026-04-16"),  # on its day: completed that day, not open for it
+    ("2026-02-16", None),  # after it: the first was open on 02-15, so no second
+])
 def test_a_deep_dive_completion_recorded_late_gives_what_date_order_gives(
-        client: Client, completion_recorded: str) -> None:
+        client: Client, completion_recorded: str, completed_on: str, second_due: str | None) -> None:
     area = unique("SA")
     for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
         submit(client, _concern(area, day))
     (opened,) = _deep_dives(client, area)
     complete = action_pb2.CompleteActionRequest(action_id=opened.action_id, completed_by="hos-1",
-                                                completed_on="2026-02-10")
+                                                completed_on=completed_on)
     if completion_recorded == "before the save":
         client.actions.CompleteAction(complete)
-    submit(client, _concern(area, "2026-02-15"))
+    fourth = _concern(area, "2026-02-15")
+    submit(client, fourth)
     if completion_recorded == "after the save":
         client.actions.CompleteAction(complete)
+    client.actions.CompleteAction(complete)  # the same completion again changes nothing
     dives = _deep_dives(client, area)
-    # Date order: the 02-15 audit found no deep dive open on 02-15 and opened one.
-    assert [(d.status, d.due_on) for d in dives] == [
-        (K.ACTION_STATUS_COMPLETED, opened.due_on), (K.ACTION_STATUS_OPEN, "2026-04-16")], completion_recorded
+    # Date order: a deep dive completed before 02-15 was not open for the 02-15 audit.
+    expected = [(K.ACTION_STATUS_COMPLETED, opened.due_on)]
+    if second_due is not None:
+        expected.append((K.ACTION_STATUS_OPEN, second_due))
+    assert [(d.status, d.due_on) for d in dives] == expected, completion_recorded
+    # The audit that raised it shows it (ES-03 is an action, with no finding).
+    got = client.audits.GetAudit(audit_pb2.GetAuditRequest(audit_id=fourth.audit_id))
+    assert [a.action_id for a in got.evaluation.actions if a.kind == K.ACTION_KIND_DEEP_DIVE_AUDIT] \
+        == [d.action_id for d in dives[1:]]
+
+
+# PostgreSQL: a completion and a save of the area racing. The save of the 02-15
+# audit has read its history (the deep dive open) when the completion (done 02-10)
+# arrives. The completion takes the area's history turn before anything else, so it
+# waits for the save to commit, then runs ES-03 again for the 02-15 audit. (Without
+# the turn it committed first, its re-run did not see the save in flight, and the
+# save committed what it had read: no second deep dive.)
+
+
+def test_a_completion_arriving_while_a_save_of_its_area_runs_waits_for_it(
+        pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
+    store, service = pg_audits
+    area = unique("SA")
+    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
+        _save(store, service, _concern(area, day))
+    (opened,) = store.read(lambda session: session.scalars(select(Action.action_id).where(
+        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
+    request = action_pb2.CompleteActionRequest(action_id=opened, completed_by="hos-1",
+                                               completed_on="2026-02-10")
+    failures: list[BaseException] = []
+    completing: list[threading.Thread] = []
+    original = late.LaterAudits.find
+
+    def find(service, session, saved, stored=None):  # type: ignore[no-untyped-def]
+        if not completing:  # the save has evaluated the 02-15 audit: the completion arrives
+            completing.append(_in_thread(lambda: store.run(
+                lambda s: service.complete_action(s, request, ACTOR)), failures))
+            time.sleep(0.5)
+        return original(service, session, saved, stored)
+
+    monkeypatch.setattr(late.LaterAudits, "find", staticmethod(find))
+    with Aborts(store) as aborted:
+        _save(store, service, _concern(area, "2026-02-15"))
+        completing[0].join(30)
+    assert not failures, failures
+    assert "40P01" not in aborted, aborted
+    dives = store.read(lambda session: session.execute(select(Action.status, Action.due_on).where(
+        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT").order_by(Action.origin_on)).all())
+    assert [tuple(d) for d in dives] == [("COMPLETED", date(2026, 3, 21)), ("OPEN", date(2026, 4, 16))]
 
 
 # ------------------------------------------------------------------------------
