@@ -255,15 +255,23 @@ def check_scope(f: common_pb2.ActionFilter) -> None:
 
 
 def complete(session: Session, request: action_pb2.CompleteActionRequest, actor: Actor,
+             first: Callable[[Action, date], None] | None = None,
              then: Callable[[Action], None] | None = None) -> Action:
-    """OPEN -> COMPLETED; the same completion again is a no-op. ``then`` runs, in the
-    same transaction, once the action has changed to COMPLETED (not on a no-op)."""
+    """OPEN -> COMPLETED; the same completion again is a no-op. Once the request is
+    valid, ``first`` is given the action as read without a lock and the completion
+    date (to take locks that come before the action's row); ``then`` runs, in the same
+    transaction, once the action has changed to COMPLETED (not on a no-op)."""
     check = Checker()
     check.ident("action_id", request.action_id, required=True)
     completed_by = check.ident("completed_by", request.completed_by, required=True)
     completed_on = check.date("completed_on", request.completed_on, required=True)
     outcome = check.ident("outcome", request.outcome)
     check.done()
+    assert completed_on is not None  # required: check.done() raised otherwise
+    if first is not None:
+        unlocked = session.get(Action, request.action_id)
+        if unlocked is not None:
+            first(unlocked, completed_on)
     # Locked: two completions, or a completion and a save that withdraws the action,
     # must not both change it (on PostgreSQL the second would overwrite the first).
     row = get(session, request.action_id, for_update=True)

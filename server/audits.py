@@ -119,14 +119,16 @@ _CALIBRATION_COUNTS = union_all(
 # service area's deep dives (ES-03) and the auditor's calibration review (GC-18).
 # Deep dives are open as of this audit's completion, not as of the save: a completed
 # one counts if it was completed after that date (it was open then), or raised for
-# a later completion (in date order this audit would have raised it, and that later
-# one found it open). So an audit saved late opens no second one.
+# that date (the audit that raised it, and the others of its day, found it) or a
+# later one (in date order this audit would have raised it, and that later one found
+# it open). So an audit saved late opens no second one. (late.first_day_uncovered
+# is the same boundary.)
 _OPEN_HISTORY_ACTIONS = union_all(
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, service_area)
         _ACTIONS.c.kind == "DEEP_DIVE_AUDIT", _ACTIONS.c.service_area == bindparam("service_area"),
         or_(_ACTIONS.c.status == actions.OPEN,
             (_ACTIONS.c.status == actions.COMPLETED)
-            & or_(_ACTIONS.c.origin_on > bindparam("completed_on"),
+            & or_(_ACTIONS.c.origin_on >= bindparam("completed_on"),
                   _ACTIONS.c.completed_on > bindparam("completed_on")))),
     select(_ACTIONS.c.kind, _ACTIONS.c.dedupe_key).where(  # indexed (kind, status, subject_id)
         _ACTIONS.c.kind == "MODERATION_REVIEW", _ACTIONS.c.status == actions.OPEN,
@@ -293,21 +295,23 @@ class AuditService:
 
     def complete_action(self, session: Session, request: action_pb2.CompleteActionRequest,
                         actor: Actor) -> Action:
-        """CompleteAction. A deep dive's completion runs ES-03 again for the audits dated
-        on or after it that were saved while it was open (``late.after_deep_dive_completed``):
-        in date order they found none open. On PostgreSQL the service area's history
-        turn is taken first, as a save takes it: turns before rows, and no save of the
-        area runs meanwhile."""
-        known = session.get(Action, request.action_id) if request.action_id else None
-        if known is not None and known.kind == "DEEP_DIVE_AUDIT":
-            _take_area_turn(session, known.service_area)
+        """CompleteAction. A deep dive's completion runs ES-03 again for the audits it
+        no longer covers that were saved while it was open (``late.after_deep_dive_completed``):
+        in date order they found none open. On PostgreSQL it first takes the history
+        turns of its service area and of those audits' cases, as a save takes its own:
+        turns before rows, and no write that reads or runs those audits again runs
+        meanwhile."""
+        def take_turns(unlocked: Action, completed_on: date) -> None:
+            if unlocked.kind == "DEEP_DIVE_AUDIT" and _takes_turns(session):
+                reruns = late.deep_dive_reruns(session, unlocked, completed_on)
+                _take_turns(session, {unlocked.service_area}, {r.case_ref for r in reruns})
 
         def completed(row: Action) -> None:
             if row.kind == "DEEP_DIVE_AUDIT":
                 session.flush()  # the history queries are Core statements: no autoflush
                 late.after_deep_dive_completed(self, session, row, actor)
 
-        return actions.complete(session, request, actor, then=completed)
+        return actions.complete(session, request, actor, first=take_turns, then=completed)
 
     # ------------------------------------------------------------ state
 
@@ -513,7 +517,7 @@ class AuditService:
         elsewhere takes the turn of the history it leaves, so it waits for that save.
         A head revised between the unlocked read and the lock is read again; the
         turns taken for it are released (a savepoint)."""
-        if session.get_bind().dialect.name != "postgresql":
+        if not _takes_turns(session):
             return self._head(session, audit_id)  # SQLite: one writer at a time
         while True:
             stored = self._head(session, audit_id, lock=False)
@@ -536,16 +540,20 @@ def _take_history_turns(session: Session, records: list[Audit | Head]) -> None:
     in sorted order, so two writers never wait on each other's turns. Drafts are in
     no history."""
     completed = [r for r in records if r.status == "COMPLETED"]
-    for space, keys in ((_AREA_LOCKS, {r.service_area for r in completed}),
-                        (_CASE_LOCKS, {r.case_ref for r in completed})):
+    _take_turns(session, {r.service_area for r in completed}, {r.case_ref for r in completed})
+
+
+def _take_turns(session: Session, service_areas: set[str], case_refs: set[str]) -> None:
+    """The history turns of these service areas, then of these cases, each in sorted
+    order (PostgreSQL; see ``_take_history_turns``)."""
+    for space, keys in ((_AREA_LOCKS, service_areas), (_CASE_LOCKS, case_refs)):
         for key in sorted(keys):
             session.execute(_HISTORY_LOCK, {"space": space, "key": key})
 
 
-def _take_area_turn(session: Session, service_area: str) -> None:
-    """As ``_take_history_turns``, for a service area alone (PostgreSQL only)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_HISTORY_LOCK, {"space": _AREA_LOCKS, "key": service_area})
+def _takes_turns(session: Session) -> bool:
+    """Whether writers take history turns: PostgreSQL (SQLite has one writer at a time)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass(frozen=True)

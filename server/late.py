@@ -44,7 +44,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol, cast
 
 from google.protobuf import json_format
@@ -101,7 +101,7 @@ _LATER_HEADS = (
 )
 # The concern audits of one area of a service area dated on or after a day.
 _AREA_CONCERNS_FROM = (
-    select(_CONCERNS.c.audit_id)
+    select(_CONCERNS.c.audit_id, _CONCERNS.c.case_ref)
     .where(_CONCERNS.c.service_area == bindparam("service_area"),
            _CONCERNS.c.area == bindparam("area"), _CONCERNS.c.completed_on >= bindparam("from_on"))
     .order_by(_CONCERNS.c.completed_on, _CONCERNS.c.audit_id).limit(bindparam("limit"))
@@ -210,34 +210,52 @@ class LaterAudits:
                               f"after audit {self.saved.audit_id} was saved")
 
 
+def first_day_uncovered(origin_on: date, completed_on: date) -> date:
+    """The first day a completed deep dive no longer covers: it covers the day it was
+    raised for (that audit raised it; the others of its day found it) and every day
+    before its completion date (``audits._OPEN_HISTORY_ACTIONS``). A completion dated
+    before the day it was raised for counts as on that day."""
+    return max(completed_on, origin_on + timedelta(days=1))
+
+
+def deep_dive_reruns(session: Session, deep_dive: Action, completed_on: date) -> list[Any]:
+    """(audit_id, case_ref) of the concern audits, in date order, that a deep dive
+    completed on ``completed_on`` no longer covers: those of its service area and
+    area dated on or after ``first_day_uncovered``. At most ``LATER_AUDITS_LIMIT``,
+    the earliest, with a warning beyond."""
+    area = deep_dive.dedupe_key.rsplit(":", 1)[1]  # "ES-03:DEEP_DIVE_AUDIT:{service area}:{area}"
+    rows = session.execute(_AREA_CONCERNS_FROM, {
+        "service_area": deep_dive.service_area, "area": area,
+        "from_on": first_day_uncovered(deep_dive.origin_on, completed_on),
+        "limit": LATER_AUDITS_LIMIT + 1}).all()
+    if len(rows) > LATER_AUDITS_LIMIT:
+        log.warning("deep dive %s: more than %d later audits may depend on its completion; only "
+                    "the first %d in date order had ES-03 run again",
+                    deep_dive.action_id, LATER_AUDITS_LIMIT, LATER_AUDITS_LIMIT)
+    return list(rows[:LATER_AUDITS_LIMIT])
+
+
 def after_deep_dive_completed(service: AuditRules, session: Session, deep_dive: Action,
                               actor: Actor) -> None:
     """ES-03 again for the audits a deep dive completed late no longer covers.
 
-    A deep dive is open for an audit until its completion date
-    (``audits._OPEN_HISTORY_ACTIONS``), so a concern audit of its service area and
-    area dated on or after that day (and after the day it was raised for) found no
-    deep dive open in date order. Saved before the completion was recorded, it found
-    this one open and opened none. Each such audit, in date order, is evaluated with
-    its history as it is now and as its save found it (this deep dive open), and what
-    the first asks for beyond the second is raised, as for a back-dated save: a deep
-    dive raised for one covers those after it. The caller holds the service area's
-    history turn (PostgreSQL), so none of them is revised meanwhile.
+    A concern audit of its service area and area dated on or after its completion
+    date (and after the day it was raised for) found no deep dive open in date order
+    (``first_day_uncovered``). Saved before the completion was recorded, it found this
+    one open and opened none. Each such audit, in date order, is evaluated with its
+    history as it is now and as its save found it (this deep dive open), and what the
+    first asks for beyond the second is raised, as for a back-dated save: a deep dive
+    raised for one covers those after it. The caller holds the history turns of the
+    service area and of these audits' cases (PostgreSQL): none of them is revised,
+    or run again by another write, meanwhile.
     """
     assert deep_dive.completed_on is not None
-    area = deep_dive.dedupe_key.rsplit(":", 1)[1]  # "ES-03:DEEP_DIVE_AUDIT:{service area}:{area}"
-    from_on = max(deep_dive.completed_on, deep_dive.origin_on)
-    audit_ids = session.execute(_AREA_CONCERNS_FROM, {
-        "service_area": deep_dive.service_area, "area": area, "from_on": from_on,
-        "limit": LATER_AUDITS_LIMIT + 1}).scalars().all()
-    if len(audit_ids) > LATER_AUDITS_LIMIT:
-        log.warning("deep dive %s: more than %d later audits may depend on its completion; only "
-                    "the first %d in date order had ES-03 run again",
-                    deep_dive.action_id, LATER_AUDITS_LIMIT, LATER_AUDITS_LIMIT)
-        audit_ids = audit_ids[:LATER_AUDITS_LIMIT]
-    if not audit_ids:
+    area = deep_dive.dedupe_key.rsplit(":", 1)[1]
+    rows = deep_dive_reruns(session, deep_dive, deep_dive.completed_on)
+    if not rows:
         return  # the usual case: a completion recorded before any audit dated after it
-    for row in session.execute(_LATER_HEADS, {"audit_ids": audit_ids}).all():
+    heads = session.execute(_LATER_HEADS, {"audit_ids": [r.audit_id for r in rows]}).all()
+    for row in heads:
         audit = _stored_audit(row)
         if audit is None:
             continue

@@ -202,7 +202,7 @@ def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save
 #
 # - ES-03: every completed audit whose final window holds an area below good in
 #   three cases is covered by a deep dive of that area open as of its completion
-#   date (open, completed after that date, or raised for a later one);
+#   date (open, completed after that date, or raised for that date or a later one);
 # - GC-16: every audit two steps from an earlier audit of its case (final effective
 #   grades) holds a review; without moderations, exactly those;
 # - ES-01: exactly the audits whose final effective grade is below good have an
@@ -309,7 +309,7 @@ def _problems(rows: list[Action], specs: list[Any], exact_reviews: bool) -> list
         for area in concerns:
             cases = {c for d, c, _, a in final if area in a and day - timedelta(days=90) <= d <= day}
             covered = [r for r in dives if r.dedupe_key.endswith(":" + area.removeprefix("AREA_"))
-                       and (r.status == "OPEN" or r.origin_on > day
+                       and (r.status == "OPEN" or r.origin_on >= day
                             or (r.completed_on is not None and r.completed_on > day))]
             if len(cases) >= 3 and not covered:
                 problems.append(f"ES-03: A{index} ({day}, {area}, cases {sorted(cases)}) has no deep dive")
