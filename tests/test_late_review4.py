@@ -337,7 +337,7 @@ def _open_areas(rows: list[Action]) -> set[str]:
             if r.kind == "DEEP_DIVE_AUDIT" and r.status == "OPEN"}
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=90, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(timeline=timelines)
 @example(timeline=(  # a completion recorded after a save it predates (the 02-15 case below)
