@@ -303,8 +303,11 @@ class AuditService:
         meanwhile."""
         def take_turns(unlocked: Action, completed_on: date) -> None:
             if unlocked.kind == "DEEP_DIVE_AUDIT" and _takes_turns(session):
+                # The area's turn first: the audits to run again are read once no write
+                # can add one (a save joining the area takes its turn too), then their cases'.
+                _take_turns(session, {unlocked.service_area}, set())
                 reruns = late.deep_dive_reruns(session, unlocked, completed_on)
-                _take_turns(session, {unlocked.service_area}, {r.case_ref for r in reruns})
+                _take_turns(session, set(), {r.case_ref for r in reruns})
 
         def completed(row: Action) -> None:
             if row.kind == "DEEP_DIVE_AUDIT":
