@@ -9,6 +9,13 @@ no later audit); the measured one is the same save dated before them all, so
 that all N later audits hold it in their ES-03 window and are run again
 (``LATER_AUDITS_LIMIT`` caps N). Prints the median save and its ratio to the
 baseline, for N = 20 and 200.
+
+A deep dive's completion recorded late (``late.after_deep_dive_completed``): a
+service area's N concern audits, one a day from the first, opened a deep dive on
+the third; its completion, dated the day after, runs ES-03 again for the audits
+dated from then on (the first opens a second deep dive, which covers the rest).
+The baseline is the same completion dated after them all (nothing to run again).
+Median of a few, each on a service area of its own.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from google.protobuf import json_format
+from sqlalchemy import select
 
 from engine import RulesEngine
-from lenses.v1 import audit_pb2, common_pb2
+from lenses.v1 import action_pb2, audit_pb2, common_pb2
 from server.actions import Actor
 from server.audits import AuditService
+from server.db import Action
 from server.store import Store
 from tests.api import GOOD
 from tests.conftest import RULES
@@ -33,6 +42,7 @@ from tests.server_harness import POSTGRES_URL, fresh_database
 
 FIRST_DAY = date(2026, 3, 1)
 SAVES = 15
+COMPLETIONS = 5
 
 
 def concern(audit_id: str, case: str, service_area: str, day: date) -> audit_pb2.CaseFileAudit:
@@ -81,12 +91,44 @@ def bench(backend: str, later: int) -> None:
           flush=True)
 
 
+def completion_ms(store: Store, service: AuditService, area: str, later: int, late: bool) -> float:
+    """One deep dive's completion, timed, in a new service area of ``later`` concern audits."""
+    actor = Actor("bench", date.today())
+    median_save_ms(store, service, [concern(f"{area}-{i}", f"{area}-C{i}", area,
+                                            FIRST_DAY + timedelta(days=i % 80)) for i in range(later)])
+    (dive,) = store.read(lambda session: session.scalars(select(Action.action_id).where(
+        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
+    done_on = FIRST_DAY + timedelta(days=3 if late else 90)
+    request = action_pb2.CompleteActionRequest(action_id=dive, completed_by="bench",
+                                               completed_on=done_on.isoformat())
+    start = time.perf_counter()
+    store.run(lambda session: service.complete_action(session, request, actor))
+    return (time.perf_counter() - start) * 1000
+
+
+def bench_completion(backend: str, later: int) -> None:
+    service = AuditService(RulesEngine.from_directory(RULES))
+    with tempfile.TemporaryDirectory(prefix="lenses-bench-") as tmp, \
+            fresh_database(backend, Path(tmp)) as url:
+        store = Store(url)
+        measured = statistics.median(completion_ms(store, service, f"SA-done-late-{i}", later, True)
+                                     for i in range(COMPLETIONS))
+        baseline = statistics.median(completion_ms(store, service, f"SA-done-{i}", later, False)
+                                     for i in range(COMPLETIONS))
+        store.close()
+    name = f"late.{backend}.deep_dive_completed_late_{later}_later"
+    print(f"{name}.p50 {measured:.1f} ms", flush=True)
+    print(f"{name}.vs_none_to_run_again {measured / baseline:.1f} x (none {baseline:.1f} ms)",
+          flush=True)
+
+
 def main(quick: bool = False) -> None:
     print("# back-dated saves: the later audits' history rules run again", flush=True)
     logging.getLogger("lenses.history").setLevel(logging.ERROR)  # one line per re-run otherwise
     for backend in ("sqlite", "postgres") if POSTGRES_URL else ("sqlite",):
         for later in (20,) if quick else (20, 200):
             bench(backend, later)
+            bench_completion(backend, later)
 
 
 if __name__ == "__main__":
