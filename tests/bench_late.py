@@ -11,8 +11,8 @@ that all N later audits hold it in their ES-03 window and are run again
 baseline, for N = 20 and 200.
 
 A deep dive's completion recorded late (``late.after_deep_dive_completed``): a
-service area's N concern audits, one a day from the first, opened a deep dive on
-the third; its completion, dated the day after, runs ES-03 again for the audits
+service area's N concern audits over 80 days, saved in date order, opened a deep
+dive on the third; its completion, dated the day after that, runs ES-03 again for the audits
 dated from then on (the first opens a second deep dive, which covers the rest).
 The baseline is the same completion dated after them all (nothing to run again).
 Median of a few, each on a service area of its own.
@@ -94,11 +94,14 @@ def bench(backend: str, later: int) -> None:
 def completion_ms(store: Store, service: AuditService, area: str, later: int, late: bool) -> float:
     """One deep dive's completion, timed, in a new service area of ``later`` concern audits."""
     actor = Actor("bench", date.today())
+    # In date order (none of them is a back-dated save), over 80 days.
     median_save_ms(store, service, [concern(f"{area}-{i}", f"{area}-C{i}", area,
-                                            FIRST_DAY + timedelta(days=i % 80)) for i in range(later)])
-    (dive,) = store.read(lambda session: session.scalars(select(Action.action_id).where(
-        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
-    done_on = FIRST_DAY + timedelta(days=3 if late else 90)
+                                            FIRST_DAY + timedelta(days=i * 80 // later))
+                                    for i in range(later)])
+    ((dive, raised_on),) = store.read(lambda session: session.execute(
+        select(Action.action_id, Action.origin_on).where(
+            Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
+    done_on = raised_on + timedelta(days=1) if late else FIRST_DAY + timedelta(days=90)
     request = action_pb2.CompleteActionRequest(action_id=dive, completed_by="bench",
                                                completed_on=done_on.isoformat())
     start = time.perf_counter()
