@@ -261,16 +261,21 @@ def after_deep_dive_completed(service: AuditRules, session: Session, deep_dive: 
             continue
         after = service.gather_history(session, audit, row)
         before = dataclasses.replace(after, open_deep_dive_areas=after.open_deep_dive_areas | {area})
-        _raise_difference(service, session, _Later(audit, row, row.content_digest, before), before,
-                          after, actor, f"after deep dive {deep_dive.action_id} was completed")
+        raised = _raise_difference(service, session, _Later(audit, row, row.content_digest, before),
+                                   before, after, actor,
+                                   f"after deep dive {deep_dive.action_id} was completed")
+        if any(r.kind == "DEEP_DIVE_AUDIT" and r.status == actions.OPEN
+               and r.dedupe_key == deep_dive.dedupe_key for r in raised):
+            break  # open from here on: every later audit finds it, as its save found this one
 
 
 def _raise_difference(service: AuditRules, session: Session, later: _Later, before: AuditHistory,
-                      after: AuditHistory, actor: Actor, cause: str) -> None:
+                      after: AuditHistory, actor: Actor, cause: str) -> list[Action]:
     """Raise what ``later``'s audit asks for with history ``after`` beyond what it asks
-    for with ``before``, and log it (the decision log and a log line)."""
+    for with ``before``, and log it (the decision log and a log line). The actions
+    raised or kept."""
     if after == before:
-        return  # the change touched nothing this audit reads
+        return []  # the change touched nothing this audit reads
     engine = service.engine
     evaluation = engine.evaluate_audit(later.audit, after)
     findings, intents = difference(engine.evaluate_audit(later.audit, before), evaluation)
@@ -279,6 +284,8 @@ def _raise_difference(service: AuditRules, session: Session, later: _Later, befo
         _log(session, later, evaluation, findings, actor)
         log.info("audit %s: history rules run again %s; %d finding(s) and %d action(s) raised "
                  "or kept", later.audit.audit_id, cause, len(findings), len(raised))
+        return raised
+    return []
 
 
 def _log(session: Session, later: _Later, evaluation: Evaluation,
