@@ -381,6 +381,27 @@ def _deep_dives(client: Client, area: str) -> list[common_pb2.Action]:
         page_size=1000)).actions)
 
 
+# Three cases' audits below good in PLANS: the third raises a deep dive for 01-20.
+RAISING_DAYS = ("2026-01-01", "2026-01-10", "2026-01-20")
+
+
+def _raised_deep_dive(client: Client, area: str) -> common_pb2.Action:
+    """The deep dive the RAISING_DAYS audits of ``area`` raise, saved through the server."""
+    for day in RAISING_DAYS:
+        submit(client, _concern(area, day))
+    (opened,) = _deep_dives(client, area)
+    return opened
+
+
+def _raised_deep_dive_in_process(store: Store, service: AuditService, area: str) -> Action:
+    """As ``_raised_deep_dive``, saved in process: the deep dive's row."""
+    for day in RAISING_DAYS:
+        _save(store, service, _concern(area, day))
+    (dive,) = store.read(lambda session: session.scalars(select(Action).where(
+        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
+    return dive
+
+
 @pytest.mark.parametrize("completion_recorded", ["before the save", "after the save"])
 @pytest.mark.parametrize(("completed_on", "second_due"), [
     ("2026-02-10", "2026-04-16"),  # before the 02-15 audit: it found none open, and opens one
@@ -390,9 +411,7 @@ def _deep_dives(client: Client, area: str) -> list[common_pb2.Action]:
 def test_a_deep_dive_completion_recorded_late_gives_what_date_order_gives(
         client: Client, completion_recorded: str, completed_on: str, second_due: str | None) -> None:
     area = unique("SA")
-    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
-        submit(client, _concern(area, day))
-    (opened,) = _deep_dives(client, area)
+    opened = _raised_deep_dive(client, area)
     complete = action_pb2.CompleteActionRequest(action_id=opened.action_id, completed_by="hos-1",
                                                 completed_on=completed_on)
     if completion_recorded == "before the save":
@@ -426,10 +445,7 @@ def test_a_completion_arriving_while_a_save_of_its_area_runs_waits_for_it(
         pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     store, service = pg_audits
     area = unique("SA")
-    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
-        _save(store, service, _concern(area, day))
-    (opened,) = store.read(lambda session: session.scalars(select(Action.action_id).where(
-        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
+    opened = _raised_deep_dive_in_process(store, service, area).action_id
     request = action_pb2.CompleteActionRequest(action_id=opened, completed_by="hos-1",
                                                completed_on="2026-02-10")
     failures: list[BaseException] = []

@@ -17,21 +17,15 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from lenses.v1 import action_pb2, audit_pb2, common_pb2
+from lenses.v1 import common_pb2
 from server import late
 from server.audits import AuditService
-from server.db import Action
 from server.store import Store
-from tests.api import audit, unique
 from tests.test_late_review4 import ACTOR, Aborts, _in_thread, _save
+from tests.test_late_review5 import race_of_a_completion_and_a_save, the_later_audit_kept_both
 
 K = common_pb2
-
-
-def _concern(area: str, day: str) -> audit_pb2.CaseFileAudit:
-    return audit(("PLANS",), serviceArea=area, completedOn=day, lookbackFrom=day)
 
 
 # ------------------------------------------------------------------------------
@@ -52,17 +46,7 @@ def _concern(area: str, day: str) -> audit_pb2.CaseFileAudit:
 def test_a_completion_runs_again_an_audit_saved_while_it_waited_only_holding_its_case_turn(
         pg_audits: tuple[Store, AuditService], monkeypatch: pytest.MonkeyPatch) -> None:
     store, service = pg_audits
-    area, other = unique("SA"), unique("SA")
-    for day in ("2026-01-01", "2026-01-10", "2026-01-20"):
-        _save(store, service, _concern(area, day))
-    (dive,) = store.read(lambda s: s.scalars(select(Action.action_id).where(
-        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
-    later = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
-                  completedOn="2026-02-15", lookbackFrom="2026-02-15", auditedPreviously=False)
-    back_dated = audit(overall="EXCEEDS_GOOD", serviceArea=other, caseRef=later.case_ref,
-                       completedOn="2026-01-10", lookbackFrom="2026-01-10")
-    request = action_pb2.CompleteActionRequest(action_id=dive, completed_by="hos-1",
-                                               completed_on="2026-02-10")
+    area, later, back_dated, request = race_of_a_completion_and_a_save(store, service)
     failures: list[BaseException] = []
     completing: list[threading.Thread] = []
     saving_b: list[threading.Thread] = []
@@ -102,10 +86,4 @@ def test_a_completion_runs_again_an_audit_saved_while_it_waited_only_holding_its
             thread.join(30)
     assert completing and saving_b and not failures, failures
     assert "40P01" not in aborted, aborted
-    statuses = store.read(lambda s: s.scalars(select(Action.status).where(
-        Action.service_area == area, Action.kind == "DEEP_DIVE_AUDIT")).all())
-    assert sorted(statuses) == ["COMPLETED", "OPEN"]  # the completion ran L again
-    got = store.read(lambda s: service.get(s, later.audit_id, ACTOR.today)).evaluation
-    assert "GC-16" in {a.rule_id for a in got.actions}
-    assert {"GC-16", "GC-17"} <= {f.rule_id for f in got.findings}, \
-        "the decision log lost the back-dated save's findings for L"
+    the_later_audit_kept_both(store, service, area, later.audit_id)
