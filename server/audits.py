@@ -301,18 +301,24 @@ class AuditService:
         turns of its service area and of those audits' cases, as a save takes its own:
         turns before rows, and no write that reads or runs those audits again runs
         meanwhile."""
+        reruns: list[Any] = []
+
         def take_turns(unlocked: Action, completed_on: date) -> None:
-            if unlocked.kind == "DEEP_DIVE_AUDIT" and _takes_turns(session):
-                # The area's turn first: the audits to run again are read once no write
-                # can add one (a save joining the area takes its turn too), then their cases'.
+            if unlocked.kind != "DEEP_DIVE_AUDIT":
+                return
+            turns = _takes_turns(session)
+            # The area's turn first: the audits to run again are read once no write can
+            # add one (a save joining the area takes its turn too), then their cases'.
+            if turns:
                 _take_turns(session, {unlocked.service_area}, set())
-                reruns = late.deep_dive_reruns(session, unlocked, completed_on)
+            reruns.extend(late.deep_dive_reruns(session, unlocked, completed_on))
+            if turns:
                 _take_turns(session, set(), {r.case_ref for r in reruns})
 
         def completed(row: Action) -> None:
             if row.kind == "DEEP_DIVE_AUDIT":
                 session.flush()  # the history queries are Core statements: no autoflush
-                late.after_deep_dive_completed(self, session, row, actor)
+                late.after_deep_dive_completed(self, session, row, reruns, actor)
 
         return actions.complete(session, request, actor, first=take_turns, then=completed)
 
@@ -459,12 +465,12 @@ class AuditService:
     @staticmethod
     def _open_actions(session: Session, audit: Audit) -> tuple[frozenset[str], bool]:
         """The areas with an open deep dive in the audit's service area (the key
-        ends with the area; see ``_OPEN_HISTORY_ACTIONS``), and whether its auditor
+        names the area; see ``_OPEN_HISTORY_ACTIONS``), and whether its auditor
         has an open calibration review."""
         rows = session.execute(_OPEN_HISTORY_ACTIONS, {
             "service_area": audit.service_area, "auditor_id": audit.auditor_id,
             "completed_on": audit.completed_on}).all()
-        areas = frozenset(key.rsplit(":", 1)[1] for kind, key in rows if kind == "DEEP_DIVE_AUDIT")
+        areas = frozenset(late.deep_dive_area(key) for kind, key in rows if kind == "DEEP_DIVE_AUDIT")
         return areas, any(kind == "MODERATION_REVIEW" for kind, _ in rows)
 
     # --------------------------------------------------- get / moderate

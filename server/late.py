@@ -218,14 +218,18 @@ def first_day_uncovered(origin_on: date, completed_on: date) -> date:
     return max(completed_on, origin_on + timedelta(days=1))
 
 
+def deep_dive_area(dedupe_key: str) -> str:
+    """The area a deep dive is for: its key is "ES-03:DEEP_DIVE_AUDIT:{service area}:{area}"."""
+    return dedupe_key.rsplit(":", 1)[1]
+
+
 def deep_dive_reruns(session: Session, deep_dive: Action, completed_on: date) -> list[Any]:
     """(audit_id, case_ref) of the concern audits, in date order, that a deep dive
     completed on ``completed_on`` no longer covers: those of its service area and
     area dated on or after ``first_day_uncovered``. At most ``LATER_AUDITS_LIMIT``,
     the earliest, with a warning beyond."""
-    area = deep_dive.dedupe_key.rsplit(":", 1)[1]  # "ES-03:DEEP_DIVE_AUDIT:{service area}:{area}"
     rows = session.execute(_AREA_CONCERNS_FROM, {
-        "service_area": deep_dive.service_area, "area": area,
+        "service_area": deep_dive.service_area, "area": deep_dive_area(deep_dive.dedupe_key),
         "from_on": first_day_uncovered(deep_dive.origin_on, completed_on),
         "limit": LATER_AUDITS_LIMIT + 1}).all()
     if len(rows) > LATER_AUDITS_LIMIT:
@@ -236,7 +240,7 @@ def deep_dive_reruns(session: Session, deep_dive: Action, completed_on: date) ->
 
 
 def after_deep_dive_completed(service: AuditRules, session: Session, deep_dive: Action,
-                              actor: Actor) -> None:
+                              reruns: Sequence[Any], actor: Actor) -> None:
     """ES-03 again for the audits a deep dive completed late no longer covers.
 
     A concern audit of its service area and area dated on or after its completion
@@ -245,16 +249,15 @@ def after_deep_dive_completed(service: AuditRules, session: Session, deep_dive: 
     one open and opened none. Each such audit, in date order, is evaluated with its
     history as it is now and as its save found it (this deep dive open), and what the
     first asks for beyond the second is raised, as for a back-dated save: a deep dive
-    raised for one covers those after it. The caller holds the history turns of the
-    service area and of these audits' cases (PostgreSQL): none of them is revised,
-    or run again by another write, meanwhile.
+    raised for one covers those after it. ``reruns``: those audits, as
+    ``deep_dive_reruns`` read them for this completion. The caller holds the history
+    turns of the service area and of these audits' cases (PostgreSQL): none of them
+    is revised, or run again by another write, meanwhile, and no other is added.
     """
-    assert deep_dive.completed_on is not None
-    area = deep_dive.dedupe_key.rsplit(":", 1)[1]
-    rows = deep_dive_reruns(session, deep_dive, deep_dive.completed_on)
-    if not rows:
+    if not reruns:
         return  # the usual case: a completion recorded before any audit dated after it
-    heads = session.execute(_LATER_HEADS, {"audit_ids": [r.audit_id for r in rows]}).all()
+    area = deep_dive_area(deep_dive.dedupe_key)
+    heads = session.execute(_LATER_HEADS, {"audit_ids": [r.audit_id for r in reruns]}).all()
     for row in heads:
         audit = _stored_audit(row)
         if audit is None:
