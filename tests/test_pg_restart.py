@@ -18,14 +18,16 @@ from tests.server_harness import POSTGRES_URL, fresh_database, running_server
 CLIENTS, SAVES = 8, 600
 CLUSTERS = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
 
-pytestmark = pytest.mark.skipif(
+# ``serial``: PostgreSQL goes down for every test using it meanwhile, so ``make test``
+# runs this after the others, on its own (pyproject.toml, Makefile).
+pytestmark = [pytest.mark.serial, pytest.mark.skipif(
     not POSTGRES_URL
     or os.geteuid() != 0
     or not shutil.which("pg_ctlcluster")
     or not CLUSTERS
     or "127.0.0.1" not in POSTGRES_URL,
     reason="needs root, a local PostgreSQL cluster and LENSES_TEST_POSTGRES_URL",
-)
+)]
 
 
 def _restart_postgres() -> None:
