@@ -122,10 +122,15 @@ _LOG_EVALUATION = insert(_EVALUATIONS)
 # Each builds the audit's next decision-log row on the last committed one, so the
 # row written last would hide the findings the other gained. Each takes the audit's
 # log turn first: the second then reads the first's row (at READ COMMITTED a read
-# after the wait sees what committed meanwhile). Log turns are taken after every
-# history turn and in date order (every writer runs later audits in that order), so
-# no two writers wait on each other in a cycle. Lock spaces 1 and 2 are the history
-# turns (``audits.py``), 3 the providers' (``providers.py``).
+# after the wait sees what committed meanwhile). Why no two writers wait on each other
+# in a cycle: log turns are taken after every history turn, in date order (every
+# writer runs later audits in that order); and the only two writers that can want one
+# audit's log turn, the holders of its area's and of its case's turn, raise disjoint
+# action keys in between (ES-03's are the area's, GC-16's the audit's; GC-18, whose
+# key spans both, is never run again). A rule run again here whose key spans both
+# turns could make a cycle, which PostgreSQL breaks (the save is retried,
+# ``Store.run``). Lock spaces 1 and 2 are the history turns (``audits.py``), 3 the
+# providers' (``providers.py``).
 _LOG_TURN = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
 _LOG_LOCKS = 4
 
