@@ -59,12 +59,20 @@ function main(argv) {
     events.push(event);
     if (events.length === EXPECTED_EVENTS) stream.cancel();
   });
+  // The stream can deliver every event (and be cancelled) before RecordInspection's
+  // response arrives, or after: print once both are in, whichever comes last.
   let response;
-  stream.on('error', (error) => {
-    if (error.code !== grpc.status.CANCELLED) fail(`stream: ${error.code} ${error.details}`);
+  let streamEnded = false;
+  function finish() {
+    if (response === undefined || !streamEnded) return;
     process.stdout.write(`${JSON.stringify({ response, events })}\n`);
     providers.close();
     actions.close();
+  }
+  stream.on('error', (error) => {
+    if (error.code !== grpc.status.CANCELLED) fail(`stream: ${error.code} ${error.details}`);
+    streamEnded = true;
+    finish();
   });
 
   providers.RecordPlacement({ placement }, deadline(), (error) => {
@@ -72,6 +80,7 @@ function main(argv) {
     providers.RecordInspection(request, deadline(), (err, result) => {
       if (err) fail(`RecordInspection: ${err.code} ${err.details}`);
       response = result;
+      finish();
     });
   });
 }
