@@ -6,7 +6,6 @@ of that save's; an unchanged revision does not read the later audits' history.""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -25,6 +24,7 @@ from server.store import Store
 from tests.api import Client, audit, revise, submit, unique
 from tests.conftest import RULES
 from tests.server_harness import POSTGRES_URL, fresh_database
+from tests.test_late_review4 import until_waiting
 
 K = common_pb2
 
@@ -151,7 +151,7 @@ def test_a_later_audit_revised_meanwhile_ends_without_a_stale_review(
             failures.append(error)
 
     revision = threading.Thread(target=save_moved)
-    _between_find_and_run(monkeypatch, lambda: (revision.start(), time.sleep(0.5)))
+    _between_find_and_run(monkeypatch, lambda: (revision.start(), until_waiting(store, revision)))
     earlier = audit(overall="EXCEEDS_GOOD", serviceArea=area, caseRef=later.case_ref,
                     completedOn="2026-01-10", lookbackFrom="2026-01-10")
     _save(store, service, earlier)

@@ -20,6 +20,7 @@ from server.actions import Actor
 from server.audits import AuditService
 from server.store import Store
 from tests.api import Client, audit, revise, submit, unique
+from tests.test_late_review4 import until_waiting
 
 K = common_pb2
 
@@ -193,7 +194,7 @@ def test_a_later_audits_revision_in_flight_does_not_deadlock_a_back_dated_save(
     def run(self, service, session, actor):  # type: ignore[no-untyped-def]
         if self.later and not thread.is_alive() and not thread.ident:
             thread.start()
-            time.sleep(0.5)  # it locks the later audit's head, then waits for the area's turn
+            until_waiting(store, thread)  # it locks the later audit's head, then waits for the area's turn
         return original(self, service, session, actor)
 
     monkeypatch.setattr(late.LaterAudits, "run", run)

@@ -24,7 +24,7 @@ import pytest
 from google.protobuf import json_format
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from lenses.v1 import action_pb2, audit_pb2, common_pb2
 from server import late
@@ -74,6 +74,26 @@ def _in_thread(work: Any, failures: list[BaseException]) -> threading.Thread:
     return thread
 
 
+# Sessions of the current database (each fixture has its own) waiting for a lock:
+# an advisory lock (a history or log turn), a row, a transaction.
+_WAITING_FOR_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+
+
+def until_waiting(store: Store, thread: threading.Thread, timeout: float = 30) -> None:
+    """Return once a transaction of ``store``'s PostgreSQL database waits for a lock
+    (the writer started in ``thread`` has reached the turn or row it must wait for)
+    or ``thread`` has ended (it had nothing to wait for). A race set up with a fixed
+    sleep instead is silently not run when a loaded machine starts the thread late."""
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        with store.engine.connect() as connection:
+            if connection.execute(_WAITING_FOR_A_LOCK).scalar():
+                return
+        thread.join(0.05)
+
+
 # ------------------------------------------------------------------------------
 # A moderation reads the head without a lock, takes the turns of its history, then
 # locks the head (AuditService._turns_then_head). When the revision it read was
@@ -113,7 +133,7 @@ def test_a_moderation_that_reads_a_replaced_revision_does_not_deadlock_a_save(
                 # The moderation found the moved revision and is about to take its turns;
                 # the next revision takes them first, then wants the head.
                 saving.append(_in_thread(lambda: _save(store, service, again), failures))
-                time.sleep(0.5)
+                until_waiting(store, saving[-1])
             hooked[0] = True
         return found
 
@@ -174,7 +194,7 @@ def test_a_later_audit_moved_to_another_area_does_not_deadlock_a_back_dated_save
             # B runs its later audits again (L done, A next); A's revision starts now. It
             # leaves B's area, so it waits for B's turn before it takes A's head: no cycle.
             saving.append(_in_thread(lambda: _save(store, service, moved), failures))
-            time.sleep(0.5)
+            until_waiting(store, saving[-1])
 
     event.listen(store.engine, "before_cursor_execute", before)
     try:
@@ -456,7 +476,7 @@ def test_a_completion_arriving_while_a_save_of_its_area_runs_waits_for_it(
         if not completing:  # the save has evaluated the 02-15 audit: the completion arrives
             completing.append(_in_thread(lambda: store.run(
                 lambda s: service.complete_action(s, request, ACTOR)), failures))
-            time.sleep(0.5)
+            until_waiting(store, completing[-1])
         return original(service, session, saved, stored)
 
     monkeypatch.setattr(late.LaterAudits, "find", staticmethod(find))

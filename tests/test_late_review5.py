@@ -19,7 +19,6 @@ AuditService.complete_action). Each test failed before its fix.
 from __future__ import annotations
 
 import threading
-import time
 
 import grpc
 import pytest
@@ -41,6 +40,7 @@ from tests.test_late_review4 import (
     _raised_deep_dive,
     _raised_deep_dive_in_process,
     _save,
+    until_waiting,
 )
 
 K = common_pb2
@@ -175,7 +175,7 @@ def test_a_completion_and_a_save_of_another_area_both_logging_a_later_audit_keep
             # and waits for B's turn of L's case.
             completing.append(_in_thread(lambda: store.run(
                 lambda s: service.complete_action(s, request, ACTOR)), failures))
-            time.sleep(0.5)
+            until_waiting(store, completing[-1])
 
     monkeypatch.setattr(late, "_log", log)
     with Aborts(store) as aborted:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from lenses.v1 import common_pb2
 from server import late
 from server.audits import AuditService
 from server.store import Store
-from tests.test_late_review4 import ACTOR, Aborts, _in_thread, _save
+from tests.test_late_review4 import ACTOR, Aborts, _in_thread, _save, until_waiting
 from tests.test_late_review5 import race_of_a_completion_and_a_save, the_later_audit_kept_both
 
 K = common_pb2
@@ -59,7 +58,7 @@ def test_a_completion_runs_again_an_audit_saved_while_it_waited_only_holding_its
             # and waits for the turn.
             completing.append(_in_thread(lambda: store.run(
                 lambda s: service.complete_action(s, request, ACTOR)), failures))
-            time.sleep(0.5)
+            until_waiting(store, completing[-1])
         return original_find(service, session, saved, stored)
 
     def log(session: Any, later_audit: Any, evaluation: Any, findings: Any, actor: Any) -> None:
