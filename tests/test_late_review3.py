@@ -194,7 +194,7 @@ def test_a_later_audits_revision_in_flight_does_not_deadlock_a_back_dated_save(
     def run(self, service, session, actor):  # type: ignore[no-untyped-def]
         if self.later and not thread.is_alive() and not thread.ident:
             thread.start()
-            until_waiting(store, thread)  # it locks the later audit's head, then waits for the area's turn
+            until_waiting(store, thread)  # it waits for the area's turn (before, it held its head)
         return original(self, service, session, actor)
 
     monkeypatch.setattr(late.LaterAudits, "run", run)
