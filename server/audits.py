@@ -54,7 +54,7 @@ from .db import Action, AreaDay, AuditArea, AuditConcern, AuditHead, AuditorDay,
 from .db import Evaluation as EvaluationRow
 from .errors import Conflict, NotFound, StaleRevision
 from .late import LaterAudits
-from .store import at_commit
+from .store import AREA_TURNS, CASE_TURNS, at_commit, take_turn, takes_turns
 
 # The statements of a save, built once: building and hashing a statement costs
 # SQLAlchemy more than SQLite takes to run it on an index.
@@ -74,11 +74,9 @@ _HEAD = select(_HEADS).where(_HEADS.c.audit_id == bindparam("audit_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 # PostgreSQL: saves that read the same history take turns, with transaction-scoped
 # advisory locks on the service area (ES-03, GC-18), then on the case (GC-16), always
-# in that order. At READ COMMITTED a save sees only what has committed, so two
-# overlapping saves of one area each missed the other (a third concern in the
-# window, and no deep dive). SQLite already has one writer at a time.
-_HISTORY_LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
-_AREA_LOCKS, _CASE_LOCKS = 1, 2  # the lock spaces (two-int keys, apart from store.py's)
+# in that order (``store.take_turn``). At READ COMMITTED a save sees only what has
+# committed, so two overlapping saves of one area each missed the other (a third
+# concern in the window, and no deep dive). SQLite already has one writer at a time.
 _UPDATE_HEAD = update(_HEADS).where(_HEADS.c.audit_id == bindparam("head_id"))
 _STORED_DIGEST = select(_REVISIONS.c.content_digest).where(
     _REVISIONS.c.audit_id == bindparam("audit_id"), _REVISIONS.c.revision == bindparam("revision"))
@@ -306,7 +304,7 @@ class AuditService:
         def take_turns(unlocked: Action, completed_on: date) -> None:
             if unlocked.kind != "DEEP_DIVE_AUDIT":
                 return
-            turns = _takes_turns(session)
+            turns = takes_turns(session)
             # The area's turn first: the audits to run again are read once no write can
             # add one (a save joining the area takes its turn too), then their cases'.
             if turns:
@@ -526,7 +524,7 @@ class AuditService:
         elsewhere takes the turn of the history it leaves, so it waits for that save.
         A head revised between the unlocked read and the lock is read again; the
         turns taken for it are released (a savepoint)."""
-        if not _takes_turns(session):
+        if not takes_turns(session):
             return self._head(session, audit_id)  # SQLite: one writer at a time
         while True:
             stored = self._head(session, audit_id, lock=False)
@@ -555,14 +553,9 @@ def _take_history_turns(session: Session, records: list[Audit | Head]) -> None:
 def _take_turns(session: Session, service_areas: set[str], case_refs: set[str]) -> None:
     """The history turns of these service areas, then of these cases, each in sorted
     order (PostgreSQL; see ``_take_history_turns``)."""
-    for space, keys in ((_AREA_LOCKS, service_areas), (_CASE_LOCKS, case_refs)):
+    for space, keys in ((AREA_TURNS, service_areas), (CASE_TURNS, case_refs)):
         for key in sorted(keys):
-            session.execute(_HISTORY_LOCK, {"space": space, "key": key})
-
-
-def _takes_turns(session: Session) -> bool:
-    """Whether writers take history turns: PostgreSQL (SQLite has one writer at a time)."""
-    return session.get_bind().dialect.name == "postgresql"
+            take_turn(session, space, key)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ The provider rules' version is in ``providers.py``; the audits' is here:
   own: no later audit it runs again can be revised meanwhile, and no two
   writers wait on each other in a cycle. Two writes holding different turns of
   one later audit's history (its service area's, its case's) take its log turn
-  before logging it, so neither's findings hide the other's (``_LOG_TURN``).
+  before logging it, so neither's findings hide the other's (``store.LOG_TURNS``).
 - At most ``LATER_AUDITS_LIMIT`` later audits per save, the earliest; beyond
   that a warning is logged, as for a later audit whose stored record no longer
   reads (it is skipped: another audit's data never fails this save).
@@ -50,7 +50,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol, cast
 
 from google.protobuf import json_format
-from sqlalchemy import Table, bindparam, insert, select, text, union
+from sqlalchemy import Table, bindparam, insert, select, union
 from sqlalchemy.orm import Session
 
 from engine import model
@@ -62,6 +62,7 @@ from . import actions, convert, metrics
 from .actions import Actor
 from .db import Action, AuditConcern, AuditHead, AuditRevision
 from .db import Evaluation as EvaluationRow
+from .store import LOG_TURNS, take_turn
 
 log = logging.getLogger("lenses.history")
 
@@ -116,23 +117,20 @@ _LATEST_RESULT = (
     .order_by(_EVALUATIONS.c.id.desc()).limit(1)
 )
 _LOG_EVALUATION = insert(_EVALUATIONS)
-# PostgreSQL: two writes can run one later audit again at once when each holds a
-# different turn of its history (a back-dated concern of its service area holds the
-# area's turn; a back-dated audit of its case in another service area, the case's).
-# Each builds the audit's next decision-log row on the last committed one, so the
-# row written last would hide the findings the other gained. Each takes the audit's
-# log turn first: the second then reads the first's row (at READ COMMITTED a read
-# after the wait sees what committed meanwhile). Why no two writers wait on each other
-# in a cycle: log turns are taken after every history turn, in date order (every
-# writer runs later audits in that order); and the only two writers that can want one
-# audit's log turn, the holders of its area's and of its case's turn, raise disjoint
-# action keys in between (ES-03's are the area's, GC-16's the audit's; GC-18, whose
-# key spans both, is never run again). A rule run again here whose key spans both
-# turns could make a cycle, which PostgreSQL breaks (the save is retried,
-# ``Store.run``). Lock spaces 1 and 2 are the history turns (``audits.py``), 3 the
-# providers' (``providers.py``).
-_LOG_TURN = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
-_LOG_LOCKS = 4
+# The log turn (``store.LOG_TURNS``, taken in ``_log``). PostgreSQL: two writes can
+# run one later audit again at once when each holds a different turn of its history
+# (a back-dated concern of its service area holds the area's turn; a back-dated audit
+# of its case in another service area, the case's). Each builds the audit's next
+# decision-log row on the last committed one, so the row written last would hide the
+# findings the other gained. Each takes the audit's log turn first: the second then
+# reads the first's row (at READ COMMITTED a read after the wait sees what committed
+# meanwhile). Why no two writers wait on each other in a cycle: log turns are taken
+# after every history turn, in date order (every writer runs later audits in that
+# order); and the only two writers that can want one audit's log turn, the holders of
+# its area's and of its case's turn, raise disjoint action keys in between (ES-03's are
+# the area's, GC-16's the audit's; GC-18, whose key spans both, is never run again). A
+# rule run again here whose key spans both turns could make a cycle, which PostgreSQL
+# breaks (the save is retried, ``Store.run``).
 
 
 def difference(before: Evaluation, after: Evaluation) -> tuple[list[model.Finding],
@@ -317,8 +315,7 @@ def _log(session: Session, later: _Later, evaluation: Evaluation,
     Its other findings stay as its own save gave them: only what the change
     touched was run again."""
     audit = later.audit
-    if session.get_bind().dialect.name == "postgresql":  # SQLite has one writer at a time
-        session.execute(_LOG_TURN, {"space": _LOG_LOCKS, "key": audit.audit_id})
+    take_turn(session, LOG_TURNS, audit.audit_id)  # see "The log turn" above
     stored = session.execute(_LATEST_RESULT, {"audit_id": audit.audit_id,
                                               "revision": audit.revision}).scalar()
     result = _stored_result(stored) if stored is not None else None

@@ -30,7 +30,7 @@ from datetime import date
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import model
@@ -43,10 +43,7 @@ from .actions import Actor
 from .db import Action, Inspection, Placement, PlanRating, Provider, Record
 from .errors import Conflict, NotFound
 from .late import difference
-
-# The first key of the two-int PostgreSQL advisory locks on providers (1 is service
-# areas, 2 cases); the second is the hash of the provider id.
-PROVIDER_LOCK_NAMESPACE = 3
+from .store import PROVIDER_TURNS, take_turn
 
 
 def _digest(message: Message) -> str:
@@ -94,9 +91,7 @@ def _lock_provider(session: Session, provider_id: str) -> None:
     statement then sees what the previous holder committed. A hash collision only
     makes two providers' writes wait for each other. (SQLite serialises writers.)
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:provider_id))"),
-                        {"namespace": PROVIDER_LOCK_NAMESPACE, "provider_id": provider_id})
+    take_turn(session, PROVIDER_TURNS, provider_id)
 
 
 def _ensure_provider(session: Session, provider_id: str, name: str = "") -> Provider:

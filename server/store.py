@@ -28,6 +28,26 @@ RETRIES_ON_CONFLICT = 3
 COMMIT_ORDER_LOCK = 7_321_001
 _AT_COMMIT = "lenses_at_commit"
 
+# Turns: transaction-scoped PostgreSQL advisory locks with two-int keys, (space, hash
+# of a name), apart from the one-int COMMIT_ORDER_LOCK. The spaces: a service area's
+# and a case's history (audits.py), a provider (providers.py), a later audit's
+# decision log (late.py).
+AREA_TURNS, CASE_TURNS, PROVIDER_TURNS, LOG_TURNS = 1, 2, 3, 4
+_TAKE_TURN = text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))")
+
+
+def takes_turns(session: Session) -> bool:
+    """Whether writers take turns: on PostgreSQL (SQLite has one writer at a time)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def take_turn(session: Session, space: int, name: str) -> None:
+    """Wait until no other transaction holds this turn, then hold it until this one
+    ends (PostgreSQL; nothing on SQLite). A hash collision only makes two names wait
+    for each other."""
+    if takes_turns(session):
+        session.execute(_TAKE_TURN, {"space": space, "name": name})
+
 
 def at_commit(session: Session, write: Callable[[Session], None]) -> None:
     """Run ``write`` as this transaction's last statements, just before it commits.

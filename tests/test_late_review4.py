@@ -81,17 +81,21 @@ _WAITING_FOR_A_LOCK = text(
     "WHERE datname = current_database() AND wait_event_type = 'Lock'")
 
 
-def until_waiting(store: Store, thread: threading.Thread, timeout: float = 30) -> None:
+def until_waiting(store: Store, thread: threading.Thread, timeout: float = 30) -> bool:
     """Return once a transaction of ``store``'s PostgreSQL database waits for a lock
     (the writer started in ``thread`` has reached the turn or row it must wait for)
-    or ``thread`` has ended (it had nothing to wait for). A race set up with a fixed
-    sleep instead is silently not run when a loaded machine starts the thread late."""
+    or ``thread`` has ended (it had nothing to wait for); False if neither happened
+    within ``timeout``. A race set up with a fixed sleep instead is silently not run
+    when a loaded machine starts the thread late."""
     deadline = time.monotonic() + timeout
-    while thread.is_alive() and time.monotonic() < deadline:
+    while thread.is_alive():
+        if time.monotonic() > deadline:
+            return False
         with store.engine.connect() as connection:
             if connection.execute(_WAITING_FOR_A_LOCK).scalar():
-                return
+                return True
         thread.join(0.05)
+    return True
 
 
 # ------------------------------------------------------------------------------

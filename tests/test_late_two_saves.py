@@ -1,6 +1,6 @@
 """PostgreSQL: two back-dated saves that run the same later audit again at once,
 each holding a different turn of its history, both keep what they gained in its
-decision log (late._LOG_TURN).
+decision log (the log turn of late._log, store.LOG_TURNS).
 
 Area SA: a concern audit of case C1 on 01-05, and L (case CL, PLANS below good) on
 02-15: two cases, no deep dive.
@@ -14,17 +14,16 @@ second, its row, built without Y's, hid GC-16 and GC-17 from GetAudit (the actio
 were kept: their keys are unique). With the log turn, the second waits for the
 first to commit and builds on its row. Both orders are run; X second is the one
 that lost findings. The first save holds L's row uncommitted until the second has
-either logged L too or is waiting for L's log turn (seen in pg_locks), so the race is
-run every time, whatever the machine's load.
+either ended (it logged L too) or waits for L's log turn (``until_waiting``), so the
+race is run every time, whatever the machine's load.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from lenses.v1 import audit_pb2
 from server import late
@@ -32,27 +31,7 @@ from server.audits import AuditService
 from server.db import Action
 from server.store import Store
 from tests.api import audit, unique
-from tests.test_late_review4 import ACTOR, Aborts, _concern, _in_thread, _save
-
-# Advisory locks of late._LOG_TURN that a transaction of this (the fixture's own)
-# database waits for; with two-int keys the first is pg_locks.classid.
-_WAITING_FOR_A_LOG_TURN = text(
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-    "AND objsubid = 2 AND classid = :space "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
-
-
-def _logged_or_waiting(store: Store, logged: threading.Event) -> bool:
-    """Wait until the second save has logged L (no log turn: the race is lost) or
-    waits for L's log turn (the first must commit first); False after 30 s."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if logged.wait(0.05):
-            return True
-        with store.engine.connect() as connection:
-            if connection.execute(_WAITING_FOR_A_LOG_TURN, {"space": late._LOG_LOCKS}).scalar():
-                return True
-    return False
+from tests.test_late_review4 import ACTOR, Aborts, _concern, _in_thread, _save, until_waiting
 
 
 def _the_two_saves(area: str, later: audit_pb2.CaseFileAudit) -> dict[str, audit_pb2.CaseFileAudit]:
@@ -77,28 +56,25 @@ def test_two_back_dated_saves_running_one_later_audit_again_both_keep_their_find
     second_message = saves["case" if first == "concern" else "concern"]
     saving = threading.current_thread()
     second: list[threading.Thread] = []
-    second_logged = threading.Event()
-    reached: list[bool] = []  # whether the second save reached L's log while the first held it
+    reached: list[bool] = []  # whether the second save waited for a lock, or ended, meanwhile
     failures: list[BaseException] = []
     original = late._log
 
     def log(session, later_audit, evaluation, findings, actor):  # type: ignore[no-untyped-def]
         original(session, later_audit, evaluation, findings, actor)
-        if later_audit.audit.audit_id != later.audit_id:
-            return
-        if threading.current_thread() is not saving:
-            second_logged.set()
-        elif not second:
-            # The first save has logged L (not committed): the second runs L again now.
+        if later_audit.audit.audit_id == later.audit_id and threading.current_thread() is saving \
+                and not second:
+            # The first save has logged L (not committed): the second runs L again now,
+            # and logs L too (no log turn) or waits for L's log turn.
             second.append(_in_thread(lambda: _save(store, service, second_message), failures))
-            reached.append(_logged_or_waiting(store, second_logged))
+            reached.append(until_waiting(store, second[0]))
 
     monkeypatch.setattr(late, "_log", log)
     with Aborts(store) as aborted:
         _save(store, service, saves[first])
         second[0].join(30)
     assert not second[0].is_alive() and not failures, failures
-    assert reached == [True], "the second save never reached L's decision log: no race was run"
+    assert reached == [True], "the second save neither waited nor ended: no race was run"
     assert "40P01" not in aborted, aborted
     kinds = set(store.read(lambda s: s.scalars(select(Action.kind).where(
         Action.audit_id == later.audit_id)).all()))
