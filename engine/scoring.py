@@ -5,10 +5,13 @@ Points, bands and caps all come from ``params.yaml``:
 - ``lens_points``: points per Ofsted grade;
 - ``lens_bands``: ``[{min_score, judgement}]``, highest first; below the last
   band the judgement is ``lens_floor_judgement``;
-- an area of a lens judged ``lens_area_cap_grade`` caps that lens at
-  ``lens_cap_judgement``; a lens judged ``lens_area_cap_grade`` caps the
-  overall likewise; a lens in ``limiting_lenses`` judged INADEQUATE makes the
-  overall INADEQUATE.
+- an area of a lens judged ``lens_area_cap_grade`` or worse caps that lens at
+  ``lens_cap_judgement``; a lens judged ``lens_area_cap_grade`` or worse caps
+  the overall likewise ("or worse": with the cap grade set to
+  REQUIRES_IMPROVEMENT, an INADEQUATE area must not cap less than a
+  REQUIRES_IMPROVEMENT one);
+- a lens in ``limiting_lenses`` judged INADEQUATE makes the overall INADEQUATE
+  whatever the cap grade (rules.md: only the list is a parameter).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from .model import OFSTED_GRADES, LensScore, ReviewJudgement
 
 OVERALL = "OVERALL"
+INADEQUATE = "INADEQUATE"  # what a limiting lens must be judged to limit, and limits to
 
 
 def _band(score: float, params: Mapping[str, Any]) -> str:
@@ -34,6 +38,18 @@ def _rank(judgement: str) -> int:
     return len(OFSTED_GRADES) - OFSTED_GRADES.index(judgement)
 
 
+def _at_or_below(judgement: str | None, grade: str) -> bool:
+    """``judgement`` is ``grade`` or a worse one (never so when there is none)."""
+    return judgement is not None and _rank(judgement) <= _rank(grade)
+
+
+def _cap_label(params: Mapping[str, Any]) -> str:
+    """What capped, as ``limited_by`` names it: "INADEQUATE" (the default cap grade,
+    the worst there is), else e.g. "REQUIRES_IMPROVEMENT or worse"."""
+    cap_grade = str(params["lens_area_cap_grade"])
+    return cap_grade if cap_grade == INADEQUATE else f"{cap_grade} or worse"
+
+
 def _cap(judgement: str, ceiling: str) -> str:
     """``judgement`` lowered to ``ceiling`` if it is above it ("at most ``ceiling``")."""
     return ceiling if _rank(judgement) > _rank(ceiling) else judgement
@@ -47,11 +63,12 @@ def score_lens(lens: str, judgements: Sequence[ReviewJudgement], params: Mapping
     points = params["lens_points"]
     score = round(sum(points[j.grade] for j in graded) / len(graded), 4)
     judgement = _band(score, params)
-    capping = sorted(j.judgement_area for j in graded if j.grade == params["lens_area_cap_grade"])
+    capping = sorted(j.judgement_area for j in graded
+                     if _at_or_below(j.grade, params["lens_area_cap_grade"]))
     capped = _cap(judgement, params["lens_cap_judgement"])
     limited_by = ""
     if capping and capped != judgement:
-        limited_by = f"{params['lens_area_cap_grade']} area: {', '.join(capping)}"
+        limited_by = f"{_cap_label(params)} area: {', '.join(capping)}"
         judgement = capped
     return LensScore(lens, score, judgement, limited_by)
 
@@ -63,15 +80,15 @@ def score_overall(lenses: Sequence[LensScore], params: Mapping[str, Any]) -> Len
         return LensScore(OVERALL, 0.0, None)
     score = round(sum(s.score for s in scored) / len(scored), 4)
     judgement = _band(score, params)
-    cap_grade = params["lens_area_cap_grade"]
     limiting = sorted(s.lens for s in scored if s.lens in params["limiting_lenses"]
-                      and s.judgement == cap_grade)
-    weak = sorted(s.lens for s in scored if s.judgement == cap_grade)
-    if limiting and judgement != cap_grade:
-        return LensScore(OVERALL, score, cap_grade, f"limiting lens {cap_grade}: {', '.join(limiting)}")
+                      and s.judgement == INADEQUATE)
+    weak = sorted(s.lens for s in scored
+                  if _at_or_below(s.judgement, params["lens_area_cap_grade"]))
+    if limiting and judgement != INADEQUATE:
+        return LensScore(OVERALL, score, INADEQUATE, f"limiting lens {INADEQUATE}: {', '.join(limiting)}")
     capped = _cap(judgement, params["lens_cap_judgement"])
     if weak and capped != judgement:
-        return LensScore(OVERALL, score, capped, f"lens {cap_grade}: {', '.join(weak)}")
+        return LensScore(OVERALL, score, capped, f"lens {_cap_label(params)}: {', '.join(weak)}")
     return LensScore(OVERALL, score, judgement)
 
 
