@@ -100,15 +100,28 @@ def race(server: Any, *calls: Callable[[Client], Any]) -> list[Any]:
         return list(pool.map(run, calls))
 
 
-def watched(client: Client, watch: common_pb2.ActionFilter, after: int = 0) -> list[common_pb2.ActionEvent]:
-    """The events a WatchActions stream delivers from ``after`` before it falls quiet
-    for 2 s (the stream itself never ends)."""
+def watched(client: Client, watch: common_pb2.ActionFilter, after: int = 0,
+            expect: int = 0) -> list[common_pb2.ActionEvent]:
+    """The events a WatchActions stream delivers from ``after``: the first ``expect`` of
+    them however long they take (up to 30 s), then any more that come within 2 s (the
+    stream itself never ends: "no more" can only mean "none within 2 s")."""
+    events = _watch(client, watch, after, 30, expect) if expect else []
+    return events + _watch(client, watch, events[-1].sequence if events else after, 2)
+
+
+def _watch(client: Client, watch: common_pb2.ActionFilter, after: int, timeout: float,
+           enough: int | None = None) -> list[common_pb2.ActionEvent]:
+    """The events a WatchActions stream delivers from ``after`` until ``enough`` of them
+    have come, or for ``timeout`` s."""
     stream = client.actions.WatchActions(
-        action_pb2.WatchActionsRequest(after_sequence=after, filter=watch), timeout=2)
+        action_pb2.WatchActionsRequest(after_sequence=after, filter=watch), timeout=timeout)
     events = []
     try:
         for event in stream:
             events.append(event)
+            if len(events) == enough:
+                stream.cancel()
+                break
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     return events

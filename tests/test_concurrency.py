@@ -189,8 +189,9 @@ def test_a_sweep_racing_a_completion_or_a_withdrawal_escalates_only_open_actions
                 assert all(e.status == common_pb2.ACTION_STATUS_WITHDRAWN for e in escalations)
             elif original.status == common_pb2.ACTION_STATUS_COMPLETED and escalations:
                 # Escalated while it was open: created before the completion, never after.
-                order = {(e.action.action_id, e.type): e.sequence
-                         for e in watched(client, common_pb2.ActionFilter(audit_id=message.audit_id))}
+                events = watched(client, common_pb2.ActionFilter(audit_id=message.audit_id),
+                                 expect=3)  # its CREATED, its escalation's CREATED, its COMPLETED
+                order = {(e.action.action_id, e.type): e.sequence for e in events}
                 (escalation,) = escalations
                 assert order[(escalation.action_id, common_pb2.ACTION_EVENT_TYPE_CREATED)] < \
                     order[(action_id, common_pb2.ACTION_EVENT_TYPE_COMPLETED)]

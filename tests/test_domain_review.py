@@ -48,13 +48,13 @@ def test_a_watch_on_the_first_service_manager_keeps_the_events_it_got(client: Cl
     def owner(owner_id: str) -> common_pb2.ActionFilter:
         return common_pb2.ActionFilter(audit_id=first.audit_id, owner_id=owner_id)
 
-    before = [e.sequence for e in watched(client, owner(first.service_manager_id))]
+    before = [e.sequence for e in watched(client, owner(first.service_manager_id), expect=1)]
     assert len(before) == 1  # its CREATED event, while the action is the first manager's
     submit(client, revise(first, serviceManagerId="sm-after", team="Team after"))
-    assert [e.sequence for e in watched(client, owner(first.service_manager_id))] == before
+    assert [e.sequence for e in watched(client, owner(first.service_manager_id), expect=1)] == before
     team = common_pb2.ActionFilter(audit_id=first.audit_id, team=first.team)
-    assert [e.sequence for e in watched(client, team)] == before
-    (moved,) = watched(client, owner("sm-after"))
+    assert [e.sequence for e in watched(client, team, expect=1)] == before
+    (moved,) = watched(client, owner("sm-after"), expect=1)
     assert moved.type == common_pb2.ACTION_EVENT_TYPE_UPDATED
     assert moved.action.action_id == created.action_id and moved.action.team == "Team after"
 

@@ -4,6 +4,7 @@ and narrative text reaches no log and no stored row."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import socket
 import sqlite3
@@ -73,6 +74,18 @@ def _settled(metered: Metered, rpc: str, codes: list[str]) -> list[str]:
         time.sleep(0.1)
 
 
+def _write_turn_taken(db_path: Path) -> bool:
+    """Whether a server thread holds the write turn (``server.store.WriteTurn``'s flock):
+    a save's handler is running, inside ``Store.run``, waiting for SQLite's write lock."""
+    with open(f"{db_path}.write-lock", "a") as turn:
+        try:
+            fcntl.flock(turn.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(turn.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 def submit_timeout(client: Client, message: audit_pb2.CaseFileAudit, timeout: float) -> object:
     """SubmitAudit with a deadline of ``timeout`` seconds."""
     return client.audits.SubmitAudit(audit_pb2.SubmitAuditRequest(audit=message), timeout=timeout)
@@ -92,13 +105,20 @@ def test_calls_past_their_deadline_or_cancelled_are_not_counted_as_ok(metered: M
         holder = sqlite3.connect(metered.db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
+            assert not _write_turn_taken(metered.db_path)
+            pending = client.audits.SubmitAudit.future(
+                audit_pb2.SubmitAuditRequest(audit=audit(completedOn="2026-01-15")), timeout=60)
+            # Cancelled only once its handler is running: a cancel that reaches the server
+            # first ends the call before any handler, so nothing would be logged for it.
+            deadline = time.monotonic() + 30
+            while not _write_turn_taken(metered.db_path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _write_turn_taken(metered.db_path), "the save never reached its handler"
+            pending.cancel()
+            # Its thread keeps the write turn until the holder lets go: this one waits too.
             with pytest.raises(grpc.RpcError) as late:
                 submit_timeout(client, audit(completedOn="2026-01-15"), 0.5)
             assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-            pending = client.audits.SubmitAudit.future(
-                audit_pb2.SubmitAuditRequest(audit=audit(completedOn="2026-01-15")), timeout=30)
-            time.sleep(0.5)
-            pending.cancel()
         finally:
             holder.execute("ROLLBACK")
             holder.close()

@@ -354,16 +354,16 @@ def test_watch_filters_each_event_on_its_action_as_the_event_left_it(client: Cli
     (action,) = corrective(submit(client, message))
     open_only = common_pb2.ActionFilter(audit_id=message.audit_id,
                                         statuses=[common_pb2.ACTION_STATUS_OPEN])
-    (created,) = watched(client, open_only)  # connected while it is open
+    (created,) = watched(client, open_only, expect=1)  # connected while it is open
     assert created.type == common_pb2.ACTION_EVENT_TYPE_CREATED and created.action.overdue
     client.actions.CompleteAction(action_pb2.CompleteActionRequest(
         action_id=action.action_id, completed_by="sm-1", completed_on="2026-02-01"))
     # Reconnecting from the start: the same CREATED event (the action is completed now).
-    assert [e.sequence for e in watched(client, open_only)] == [created.sequence]
+    assert [e.sequence for e in watched(client, open_only, expect=1)] == [created.sequence]
     completed_only = common_pb2.ActionFilter(audit_id=message.audit_id,
                                              statuses=[common_pb2.ACTION_STATUS_COMPLETED])
-    (completion,) = watched(client, completed_only)
+    (completion,) = watched(client, completed_only, expect=1)
     assert completion.type == common_pb2.ACTION_EVENT_TYPE_COMPLETED
     overdue = common_pb2.ActionFilter(audit_id=message.audit_id, overdue_only=True)
-    assert [e.sequence for e in watched(client, overdue)] == [created.sequence]
+    assert [e.sequence for e in watched(client, overdue, expect=1)] == [created.sequence]
     assert watched(client, open_only, completion.sequence) == []

@@ -176,13 +176,17 @@ def test_restart_delay_grows_for_a_worker_that_keeps_dying() -> None:
 def test_a_worker_that_cannot_start_is_not_restarted_in_a_tight_loop(
         caplog: pytest.LogCaptureFixture) -> None:
     """Workers that die at once (as when the database is down) are replaced ever more
-    slowly: over 3 s, a handful of restarts rather than one every check (15)."""
+    slowly: each replacement waits ``restart_delay`` more than the last, rather than
+    one being started at every check (every TICK)."""
     import shutil
     import sys
     import threading
 
     from server.config import Settings
-    from server.supervisor import Supervisor
+    from server.supervisor import TICK, Supervisor, restart_delay
+
+    def deaths() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "exited with 3" in r.getMessage()]
 
     supervisor = Supervisor(Settings(listen="127.0.0.1:0", workers=1), sys.stdout)
     supervisor.command = [sys.executable, "-c", "raise SystemExit(3)"]
@@ -191,14 +195,21 @@ def test_a_worker_that_cannot_start_is_not_restarted_in_a_tight_loop(
             supervisor.workers = [supervisor._spawn(0)]
             watching = threading.Thread(target=supervisor.watch)
             watching.start()
-            time.sleep(3)
+            deadline = time.monotonic() + 30  # five deaths take about 2.5 s unloaded
+            while len(deaths()) < 5 and time.monotonic() < deadline and watching.is_alive():
+                time.sleep(0.05)
             supervisor.request_stop()
             watching.join(10)
         supervisor.stop()
     finally:
         shutil.rmtree(supervisor.metrics_dir, ignore_errors=True)
-    deaths = [r.getMessage() for r in caplog.records if "exited with 3" in r.getMessage()]
-    assert 2 <= len(deaths) <= 7, deaths
+    noted = [r.created for r in deaths()]
+    assert len(noted) >= 5, [r.getMessage() for r in deaths()]
+    # The replacement for the n-th death starts restart_delay(n) after it is noted, and
+    # its own death is noted a check later at the soonest: load only widens the gaps.
+    gaps = [later - earlier for earlier, later in zip(noted, noted[1:], strict=False)]
+    assert all(gap >= restart_delay(n) for n, gap in enumerate(gaps, start=1)), gaps
+    assert gaps[3] >= 4 * TICK, gaps  # a tight loop replaces the worker at every check
     assert not watching.is_alive()
 
 
