@@ -222,8 +222,9 @@ def _summary_lines(data: ReportData, sa: review_pb2.ServiceAreaIndicators) -> li
                      f"{_pct(i.placements_good_or_outstanding_share)} in good or outstanding provision.")
     else:
         lines.append("No active placements.")
-    lines.append(f"Providers rated inadequate: {i.providers_inadequate} "
-                 f"({i.open_provider_actions} open provider actions).")
+    # Open actions about every provider a child is placed with, not only inadequate ones.
+    lines.append(f"Providers rated inadequate: {i.providers_inadequate}. Open actions about "
+                 f"the providers children are placed with: {i.open_provider_actions}.")
     if i.top_areas_below_good:
         lines.append("Most often below good: "
                      + ", ".join(area_words(a) for a in i.top_areas_below_good) + ".")

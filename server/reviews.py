@@ -25,6 +25,7 @@ from lenses.v1 import review_pb2
 
 from . import actions, convert, metrics
 from .actions import Actor
+from .clock import ENGLAND
 from .db import (
     Action,
     ActionEvent,
@@ -324,7 +325,9 @@ def _open_at(day: date, today: date) -> ColumnElement[bool]:
     event) by then. For a day not yet past (today or later), that is open now."""
     if day >= today:
         return Action.status == actions.OPEN
-    after = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    # The end of ``day`` in England (the council's day, as ``created_on`` and "today"
+    # are), as the UTC instant events are stored in: 23:00 UTC in summer time.
+    after = datetime.combine(day + timedelta(days=1), time(), tzinfo=ENGLAND).astimezone(UTC)
     withdrawn_later = exists().where(ActionEvent.action_id == Action.action_id,
                                      ActionEvent.type == actions.WITHDRAWN,
                                      ActionEvent.occurred_at >= after)
@@ -357,8 +360,11 @@ def _plan_and_placement_indicators(session: Session, result: review_pb2.LensIndi
     result.providers_inadequate = len(inadequate)
     if providers:
         # The area's own (or, for a team, the team's), and those about a provider as a
-        # whole (its action plan, a monitoring visit: no service area), not other areas'.
-        whose = _actions_of(area, team) if team else [Action.service_area.in_((area, ""))]
+        # whole (its action plan, a monitoring visit: no service area), not other areas'
+        # nor those about a child no service area placed (a placement's own, also with
+        # no service area).
+        as_a_whole = and_(Action.service_area == "", Action.subject_type == "PROVIDER")
+        whose = _actions_of(area, team) if team else [or_(Action.service_area == area, as_a_whole)]
         result.open_provider_actions = session.scalar(select(func.count()).select_from(Action).where(
             Action.provider_id.in_(sorted(providers)), _open_at(end, today), *whose)) or 0
 
@@ -398,13 +404,17 @@ def _teams(session: Session, area: str, start: date, end: date, today: date) -> 
 
 
 def _with_data(session: Session, start: date, end: date, today: date, area: str) -> set[str]:
-    """Without ``area``: the service areas with audits completed, actions due or plan
-    ratings in the period, deep dives open or children placed at its end. With it:
-    that area's teams with any of those."""
+    """Without ``area``: the service areas with something the indicators count - audits
+    completed, corrective actions due (not withdrawn) or plan ratings in the period,
+    deep dives open or children placed at its end. With it: that area's teams with any
+    of those. (A draft, or an action of another kind due in the period, is not counted,
+    so it lists no team: it had given rows of zeros.)"""
     sources = [
-        (AuditHead.service_area, AuditHead.team, AuditHead.completed_on.between(start, end)),
+        (AuditHead.service_area, AuditHead.team, and_(
+            AuditHead.status == "COMPLETED", AuditHead.completed_on.between(start, end))),
         (Action.service_area, Action.team, or_(
-            Action.due_on.between(start, end),
+            and_(Action.kind == "CORRECTIVE_ACTION", Action.status != actions.WITHDRAWN,
+                 Action.due_on.between(start, end)),
             and_(Action.kind == "DEEP_DIVE_AUDIT", _open_at(end, today)))),
         (PlanRating.service_area, PlanRating.team, PlanRating.rated_on.between(start, end)),
         (Placement.service_area, Placement.team, and_(
