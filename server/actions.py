@@ -23,7 +23,7 @@ from engine.model import ActionIntent, OpenAction, ServiceAreaPanel, SweepInput
 from lenses.v1 import action_pb2, common_pb2
 
 from . import auth, convert, metrics
-from .convert import Checker
+from .convert import MAX_ID, Checker
 from .db import Action, ActionEvent
 from .errors import Forbidden, NotFound, StaleRevision
 from .store import after_commit, at_commit
@@ -266,18 +266,23 @@ def complete(session: Session, request: action_pb2.CompleteActionRequest, actor:
     completed_by = check.ident("completed_by", request.completed_by, required=True)
     completed_on = check.date("completed_on", request.completed_on, required=True)
     outcome = check.ident("outcome", request.outcome)
+    if completed_on is not None and completed_on > actor.today:
+        # A date still ahead is a typo (2062 for 2026): a deep dive "completed" then
+        # would count as open for every audit until that day, and ES-03 stay silent.
+        check.add("completed_on", f"is after today ({actor.today.isoformat()}): "
+                                  "an action is recorded once it has been completed")
+    # Read (unlocked) before the problems are reported: the outcome a PLACEMENT_DECISION
+    # needs is listed with every other problem. An action's kind never changes.
+    unlocked = session.get(Action, request.action_id) if not check.reported("action_id") else None
+    if unlocked is not None and unlocked.kind == "PLACEMENT_DECISION" and outcome not in DECISION_OUTCOMES:
+        check.add("outcome", "a PLACEMENT_DECISION is completed with REMAIN or MOVE")
     check.done()
     assert completed_on is not None  # required: check.done() raised otherwise
-    if first is not None:
-        unlocked = session.get(Action, request.action_id)
-        if unlocked is not None:
-            first(unlocked, completed_on)
+    if first is not None and unlocked is not None:
+        first(unlocked, completed_on)
     # Locked: two completions, or a completion and a save that withdraws the action,
     # must not both change it (on PostgreSQL the second would overwrite the first).
     row = get(session, request.action_id, for_update=True)
-    if row.kind == "PLACEMENT_DECISION" and outcome not in DECISION_OUTCOMES:
-        check.add("outcome", "a PLACEMENT_DECISION is completed with REMAIN or MOVE")
-        check.done()
     if row.status == WITHDRAWN:
         raise StaleRevision(f"action {row.action_id} was withdrawn: {row.withdrawn_reason}")
     if row.status == COMPLETED:
@@ -312,10 +317,14 @@ def _after(token: str, check: Checker) -> tuple[date, str] | None:
         return None
     try:
         due, action_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return date.fromisoformat(due), str(action_id)
-    except (ValueError, TypeError):
+        after = date.fromisoformat(due), action_id
+    except (ValueError, TypeError, RecursionError):  # deeply nested JSON: RecursionError
+        after = None
+    # As issued: an id as the API takes ids (a NUL would reach PostgreSQL and fail there).
+    if after is None or type(after[1]) is not str or len(after[1]) > MAX_ID or "\x00" in after[1]:
         check.add("page_token", "is not a token this server issued")
         return None
+    return after
 
 
 def list_actions(session: Session, request: action_pb2.ListActionsRequest,

@@ -162,7 +162,8 @@ def test_open_provider_actions_are_the_service_areas(
     assert area_figures.open_provider_actions == 4 and teams["T1"].open_provider_actions == 3
     client.actions.CompleteAction(
         action_pb2.CompleteActionRequest(
-            action_id=mine[0].action_id, completed_by="hos-1", completed_on=f"{AHEAD}-06-01"
+            # Today: a completion date still ahead is refused (a typo like 2062 for 2026).
+            action_id=mine[0].action_id, completed_by="hos-1", completed_on=date.today().isoformat()
         )
     )
     assert indicators(reviews, area, f"{AHEAD}-06-01", f"{AHEAD}-06-30").open_provider_actions == 3
@@ -198,12 +199,12 @@ def test_open_deep_dives_are_those_open_at_the_end_of_the_period(
     assert now.open_deep_dives == 1 and teams["T1"].open_deep_dives == 1
     ahead = (created + timedelta(days=40)).isoformat()
     assert indicators(reviews, area, days[0], ahead).open_deep_dives == 1
-    # Completed (even with a later date): for a period not yet over, not open now.
+    # Completed today: for a period not yet over, not open now.
     client.actions.CompleteAction(
         action_pb2.CompleteActionRequest(
             action_id=dive.action_id,
             completed_by="hos-1",
-            completed_on=(created + timedelta(days=5)).isoformat(),
+            completed_on=created.isoformat(),
         )
     )
     assert indicators(reviews, area, days[0], ahead).open_deep_dives == 0

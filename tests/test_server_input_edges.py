@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from lenses.v1 import (
     review_pb2,
     review_pb2_grpc,
 )
-from tests.api import Client, audit, unique
+from tests.api import Client, audit, error_code, unique
 from tests.conftest import BACKENDS, EXAMPLES
 
 K = common_pb2
@@ -185,10 +186,14 @@ def test_every_rpc_evaluates_dates_at_the_ends_of_the_range(own_server: Any, fir
             listed = client.actions.ListActions(action_pb2.ListActionsRequest(
                 as_of=day, filter=K.ActionFilter(service_area=area, statuses=[K.ACTION_STATUS_OPEN])))
             assert listed.actions
-            done = client.actions.CompleteAction(action_pb2.CompleteActionRequest(
+            completion = action_pb2.CompleteActionRequest(
                 action_id=listed.actions[0].action_id, completed_by="sm-1", completed_on=day,
-                outcome="REMAIN"))
-            assert done.completed_on == day
+                outcome="REMAIN")
+            if date.fromisoformat(day) <= date.today():
+                assert client.actions.CompleteAction(completion).completed_on == day
+            else:  # recorded once done: a completion date still ahead is refused
+                assert error_code(lambda c=completion: client.actions.CompleteAction(c)) == \
+                    grpc.StatusCode.INVALID_ARGUMENT
         assert own_server.alive()
 
 
