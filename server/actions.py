@@ -156,11 +156,12 @@ def completed_keys(session: Session, keys: list[str]) -> set[str]:
 
 
 # What a kept open action takes from the intent that keeps it: its due date, its
-# owner and what it says about its subject. A later revision of an audit that names
-# another service manager, team or completion date moves ES-01's corrective action
-# to that manager and team, and its detail to that date (domain.md: the owner is
-# "the audit's service_manager_id"), instead of leaving it with the first one.
-FOLLOWED = ("due_on", "owner_id", "detail", "case_ref", "service_area", "team")
+# owner, its subject and what it says about it. A later revision of an audit that
+# names another service manager, team or completion date moves ES-01's corrective
+# action to that manager and team, and its detail to that date (domain.md: the owner
+# is "the audit's service_manager_id"), instead of leaving it with the first one; a
+# review revised for another service area moves its REVIEW_ACTIONs' subject with it.
+FOLLOWED = ("due_on", "owner_id", "detail", "case_ref", "service_area", "team", "subject_id")
 
 
 def follow(row: Action, intent: ActionIntent) -> bool:

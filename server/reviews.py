@@ -61,6 +61,11 @@ class ReviewService:
         review = convert.read_review(message, "review", check)
         # An unknown or repeated judgement area is a field violation like any other.
         convert.add_review_area_problems(self.engine.review_area_problems(review), "review", check)
+        if not dry_run and review.panel_on is not None and review.panel_on > actor.today:
+            # Saved once the panel is held (a dry run may score a review ahead of it): a
+            # panel still ahead would close the overdue reminder and hold off LS-08 until then.
+            check.add("review.panel_on", f"is after today ({actor.today.isoformat()}): a review "
+                                         "is submitted once its panel has been held")
         check.done()
         data = model.ReviewInput(review, review_evidence(session, review))
         content = _digest(message)
@@ -123,21 +128,29 @@ class ReviewService:
         for row in _locked_open(session, Action.action_id.in_(ids)) if ids else ():
             actions.withdraw(session, row, f"revision {review.revision} of the review dropped it",
                              actor)
-        if review.panel_on is not None:
-            self._withdraw_earlier_reminders(session, review, review.panel_on, actor)
+        self._withdraw_stale_reminders(session, review, actor)
 
     @staticmethod
-    def _withdraw_earlier_reminders(session: Session, review: model.ServiceReview, panel_on: date,
-                                    actor: Actor) -> None:
-        """LS-08: the panel was held, so an open SERVICE_REVIEW_DUE of the service area
-        for an earlier panel is withdrawn (one for this panel or a later one stays)."""
+    def _withdraw_stale_reminders(session: Session, review: model.ServiceReview, actor: Actor) -> None:
+        """LS-08: a reminder is for its service area's latest panel. Once the review is
+        saved, an open SERVICE_REVIEW_DUE of the area for another panel is withdrawn: an
+        earlier one (a panel was held since), or one no stored review records any more
+        (a revision moved its panel date: the sweep then reminds for the right one)."""
+        latest = session.scalar(select(func.max(ReviewHead.panel_on)).where(
+            ReviewHead.service_area == review.service_area))
+        if latest is None:
+            return
         for row in _locked_open(session, Action.rule_id == "LS-08",
                                 Action.kind == "SERVICE_REVIEW_DUE",
                                 Action.service_area == review.service_area):
             reminded = _reminder_panel(row.dedupe_key)
-            if reminded is None or reminded < panel_on:
+            if reminded is None or reminded < latest:
                 actions.withdraw(session, row, f"the review panel of {review.service_area} was "
-                                 f"held on {panel_on.isoformat()} (review {review.review_id})", actor)
+                                 f"held on {latest.isoformat()} (review {review.review_id})", actor)
+            elif reminded > latest:
+                actions.withdraw(session, row, f"no review of {review.service_area} records a "
+                                 f"panel on {reminded.isoformat()} any more (review "
+                                 f"{review.review_id}); the latest is on {latest.isoformat()}", actor)
 
     def _with_actions(self, session: Session, result: str, review_id: str,
                       today: date) -> review_pb2.ReviewScore:

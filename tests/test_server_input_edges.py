@@ -177,8 +177,13 @@ def test_every_rpc_evaluates_dates_at_the_ends_of_the_range(own_server: Any, fir
             body["judgements"][1]["actions"][0]["dueOn"] = day
             scored = review(periodStart=first, periodEnd=day, panelOn=day,
                             judgements=body["judgements"])
-            assert reviews.SubmitReview(review_pb2.SubmitReviewRequest(review=scored), timeout=30).actions
             reviews.ScoreReview(review_pb2.ScoreReviewRequest(review=scored), timeout=30)
+            if date.fromisoformat(day) > date.today():  # submitted once the panel is held
+                assert error_code(lambda m=scored: reviews.SubmitReview(
+                    review_pb2.SubmitReviewRequest(review=m), timeout=30)) == \
+                    grpc.StatusCode.INVALID_ARGUMENT
+                scored.panel_on = ""
+            assert reviews.SubmitReview(review_pb2.SubmitReviewRequest(review=scored), timeout=30).actions
             reviews.GetLensIndicators(review_pb2.GetLensIndicatorsRequest(
                 service_area=area, period_start=first, period_end=day))
             assert reviews.GetCompendium(review_pb2.GetCompendiumRequest(month=day[:7])).service_areas
