@@ -134,8 +134,19 @@ class _Late:
     # Actions to raise, by the date their timescale starts from (the record's own date).
     intents: dict[date, list[model.ActionIntent]] = dataclasses.field(default_factory=dict)
 
-    def add(self, without: Evaluation, with_new: Evaluation, origin_on: date) -> None:
+    def add(self, without: Evaluation, with_new: Evaluation, origin_on: date,
+            changed_too: bool = False) -> None:
         findings, intents = difference(without, with_new)
+        if changed_too:
+            # What the new fact changes in what was raised already is said too, and the
+            # open action follows it (``apply_intents``): ES-05's exception for a child
+            # placed after an inadequate rating recorded late names INADEQUATE, not the
+            # grade before, for the head of service who approves the placement.
+            raised = {intent.dedupe_key: intent for intent in without.actions}
+            intents += [intent for intent in with_new.actions
+                        if intent.dedupe_key in raised and intent != raised[intent.dedupe_key]]
+            findings += [finding for finding in with_new.findings
+                         if finding not in without.findings and finding not in findings]
         self.findings += findings
         self.intents.setdefault(origin_on, []).extend(intents)
 
@@ -186,7 +197,13 @@ class ProviderService:
         stored = _stored(session, "inspection", inspection.inspection_id, content)
         if stored is not None:
             return _respond(session, stored, response, actor.today)  # type: ignore[return-value]
-        _ensure_provider(session, inspection.provider_id, inspection.provider_name)
+        next_rated = session.scalar(select(func.min(Inspection.rated_on)).where(
+            Inspection.provider_id == inspection.provider_id,
+            Inspection.rated_on > inspection.rated_on))
+        # The provider's name as its latest inspection gives it: an older one recorded
+        # late does not bring back a name it has since changed.
+        _ensure_provider(session, inspection.provider_id,
+                         inspection.provider_name if next_rated is None else "")
         data = model.InspectionInput(
             inspection=inspection,
             previous_grade=latest_grade(session, inspection.provider_id, inspection.rated_on),
@@ -202,9 +219,6 @@ class ProviderService:
         rows = actions.apply_intents(session, evaluation.actions, evaluation.ruleset_version,
                                      inspection.rated_on, actor)
         late = _Late()
-        next_rated = session.scalar(select(func.min(Inspection.rated_on)).where(
-            Inspection.provider_id == inspection.provider_id,
-            Inspection.rated_on > inspection.rated_on))
         self._placements_started_since(session, inspection, next_rated, late)
         self._inspections_next(session, inspection, next_rated, late)
         late_rows = late.raise_actions(session, evaluation.ruleset_version, actor)
@@ -220,7 +234,8 @@ class ProviderService:
         or after the rating date and before the provider's next one), was decided on the
         grade before it: what the new latest grade raises that the old one did not (an
         exception for a child placed after an inadequate rating the service had not yet
-        been told of) is raised now, as in date order. Nothing is withdrawn.
+        been told of) is raised now, as in date order; an open exception raised on the
+        old grade is brought up to the new one. Nothing is withdrawn.
 
         A child placed on the rating date itself gets both ES-05's exception (the grade
         counts from that day) and ES-04's visit and decision (placed there on that
@@ -244,7 +259,7 @@ class ProviderService:
             placement = _placement_model(row)
             late.add(self.engine.evaluate_placement(model.PlacementInput(placement, before)),
                      self.engine.evaluate_placement(model.PlacementInput(placement, after)),
-                     row.start_on)
+                     row.start_on, changed_too=True)
 
     def _inspections_next(self, session: Session, inspection: model.Inspection,
                           next_rated: date | None, late: _Late) -> None:
