@@ -321,11 +321,22 @@ def _after(token: str, check: Checker) -> tuple[date, str] | None:
         after = date.fromisoformat(due), action_id
     except (ValueError, TypeError, RecursionError):  # deeply nested JSON: RecursionError
         after = None
-    # As issued: an id as the API takes ids (a NUL would reach PostgreSQL and fail there).
-    if after is None or type(after[1]) is not str or len(after[1]) > MAX_ID or "\x00" in after[1]:
+    # As issued: an id as the API takes ids (a NUL, or a lone surrogate no UTF-8 can
+    # write, would reach the database and fail there).
+    if after is None or not _storable_id(after[1]):
         check.add("page_token", "is not a token this server issued")
         return None
     return after
+
+
+def _storable_id(value: object) -> bool:
+    if type(value) is not str or len(value) > MAX_ID or "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def list_actions(session: Session, request: action_pb2.ListActionsRequest,

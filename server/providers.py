@@ -12,9 +12,10 @@ placement recorded at once end as one or the other order would (ES-04 or ES-05).
 The rules decide on dates, not on the order calls arrive in: a placement recorded
 after an inspection whose rating date it spans gets what ES-04 gives the children
 placed then; an inspection recorded after a placement that started since (before
-the provider's next rating) raises what ES-05 raises on the new grade, and after the
-provider's next inspection, what ES-07 raises on it with this grade before it. Only
-what is new is raised (once per key); nothing is withdrawn. A child placed on the
+the provider's next rating) raises what ES-05 raises on the new grade (and brings an open
+exception raised on the old grade up to it), and after the provider's next
+inspection, what ES-07 raises on it with this grade before it. Only what is new is
+raised (once per key); nothing is withdrawn. A child placed on the
 rating date itself gets both ES-04's visit and decision and ES-05's exception, in
 either order. (Two inspections of one provider rated the same day are still ordered
 by id, so ES-07 between them depends on which was recorded first.)
@@ -94,13 +95,16 @@ def _lock_provider(session: Session, provider_id: str) -> None:
     take_turn(session, PROVIDER_TURNS, provider_id)
 
 
-def _ensure_provider(session: Session, provider_id: str, name: str = "") -> Provider:
+def _ensure_provider(session: Session, provider_id: str, name: str = "",
+                     latest: bool = True) -> Provider:
+    """The provider's row, created if new. ``name`` replaces its name when it comes from
+    its latest inspection (``latest``), or when it has none yet."""
     provider = session.get(Provider, provider_id)
     if provider is None:
         provider = Provider(provider_id=provider_id, provider_name=name)
         session.add(provider)
         session.flush()
-    elif name and provider.provider_name != name:
+    elif name and provider.provider_name != name and (latest or not provider.provider_name):
         provider.provider_name = name
     return provider
 
@@ -201,9 +205,9 @@ class ProviderService:
             Inspection.provider_id == inspection.provider_id,
             Inspection.rated_on > inspection.rated_on))
         # The provider's name as its latest inspection gives it: an older one recorded
-        # late does not bring back a name it has since changed.
-        _ensure_provider(session, inspection.provider_id,
-                         inspection.provider_name if next_rated is None else "")
+        # late does not bring back a name it has since changed (it names one with none).
+        _ensure_provider(session, inspection.provider_id, inspection.provider_name,
+                         latest=next_rated is None)
         data = model.InspectionInput(
             inspection=inspection,
             previous_grade=latest_grade(session, inspection.provider_id, inspection.rated_on),

@@ -97,8 +97,11 @@ class ReviewService:
         session.add(revision)
         session.flush()  # unique (review_id, revision): a racing twin fails here
         metrics.findings_once_stored(session, evaluation.findings)
+        left = head.service_area if head is not None and head.service_area != review.service_area else None
         self._save_head(session, head, review, revision.id)
         self._apply_actions(session, review, evaluation, actor)
+        if left is not None:  # the review was filed under another area: its reminders too
+            self._withdraw_stale_reminders(session, left, review.review_id, actor)
         return self._with_actions(session, result, review.review_id, actor.today)
 
     @staticmethod
@@ -128,29 +131,30 @@ class ReviewService:
         for row in _locked_open(session, Action.action_id.in_(ids)) if ids else ():
             actions.withdraw(session, row, f"revision {review.revision} of the review dropped it",
                              actor)
-        self._withdraw_stale_reminders(session, review, actor)
+        self._withdraw_stale_reminders(session, review.service_area, review.review_id, actor)
 
     @staticmethod
-    def _withdraw_stale_reminders(session: Session, review: model.ServiceReview, actor: Actor) -> None:
-        """LS-08: a reminder is for its service area's latest panel. Once the review is
-        saved, an open SERVICE_REVIEW_DUE of the area for another panel is withdrawn: an
-        earlier one (a panel was held since), or one no stored review records any more
-        (a revision moved its panel date: the sweep then reminds for the right one)."""
+    def _withdraw_stale_reminders(session: Session, area: str, review_id: str, actor: Actor) -> None:
+        """LS-08: a reminder is for its service area's latest panel. Once a review of the
+        area is saved (or moved away from it), an open SERVICE_REVIEW_DUE of the area for
+        another panel is withdrawn: an earlier one (a panel was held since), or one no
+        stored review of the area records any more (a revision moved its panel date or
+        its area): while open it would stop the sweep reminding for the right one."""
         latest = session.scalar(select(func.max(ReviewHead.panel_on)).where(
-            ReviewHead.service_area == review.service_area))
-        if latest is None:
-            return
+            ReviewHead.service_area == area))
         for row in _locked_open(session, Action.rule_id == "LS-08",
-                                Action.kind == "SERVICE_REVIEW_DUE",
-                                Action.service_area == review.service_area):
+                                Action.kind == "SERVICE_REVIEW_DUE", Action.service_area == area):
             reminded = _reminder_panel(row.dedupe_key)
-            if reminded is None or reminded < latest:
-                actions.withdraw(session, row, f"the review panel of {review.service_area} was "
-                                 f"held on {latest.isoformat()} (review {review.review_id})", actor)
+            if latest is None:
+                reason = f"no review of {area} records a panel any more (review {review_id})"
+            elif reminded is None or reminded < latest:
+                reason = f"the review panel of {area} was held on {latest.isoformat()} (review {review_id})"
             elif reminded > latest:
-                actions.withdraw(session, row, f"no review of {review.service_area} records a "
-                                 f"panel on {reminded.isoformat()} any more (review "
-                                 f"{review.review_id}); the latest is on {latest.isoformat()}", actor)
+                reason = (f"no review of {area} records a panel on {reminded.isoformat()} any more "
+                          f"(review {review_id}); the latest is on {latest.isoformat()}")
+            else:
+                continue  # the reminder for the latest panel
+            actions.withdraw(session, row, reason, actor)
 
     def _with_actions(self, session: Session, result: str, review_id: str,
                       today: date) -> review_pb2.ReviewScore:
