@@ -11,10 +11,9 @@ test failed before its fix):
   GetProvider answered "" although an inspection names it (a regression of the
   session's change).
 - ListActions still answered INTERNAL for a page token whose id is a lone surrogate
-  (``"\\ud800"`` in its JSON): ``_after`` refuses a NUL but passes any other string
-  the database cannot store, and the driver fails encoding it (SQLite and
-  PostgreSQL alike). The fix promised INVALID_ARGUMENT "however it is malformed".
-"""
+  (``"\\ud800"`` in its JSON): ``_after`` refused a NUL but passed any other string
+  the database cannot store, and the driver failed encoding it (SQLite and
+  PostgreSQL alike)."""
 
 from __future__ import annotations
 
