@@ -17,7 +17,7 @@ from engine.model import ReviewAction, ReviewInput, ReviewJudgement, ServiceRevi
 from tests.conftest import RULES
 
 
-def _engine_with(tmp_path: Path, **params: str) -> RulesEngine:
+def engine_with(tmp_path: Path, **params: str) -> RulesEngine:
     """The project's rules with some one-line parameters changed (in a copy)."""
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
@@ -54,7 +54,7 @@ def test_a_limiting_lens_judged_inadequate_limits_whatever_the_area_cap_grade(
     Only the list is a parameter. A council that makes an area judged
     REQUIRES_IMPROVEMENT cap its lens (lens_area_cap_grade: REQUIRES_IMPROVEMENT)
     still has a limiting lens."""
-    engine = _engine_with(tmp_path, lens_area_cap_grade="REQUIRES_IMPROVEMENT")
+    engine = engine_with(tmp_path, lens_area_cap_grade="REQUIRES_IMPROVEMENT")
     review = _review(engine, {"PROFESSIONAL_CHALLENGE": ["INADEQUATE"] * 6})
     evaluation = engine.evaluate_review(ReviewInput(review))
     professional = next(s for s in evaluation.lens_scores if s.lens == "PROFESSIONAL_CHALLENGE")
@@ -73,7 +73,7 @@ def test_an_area_worse_than_the_cap_grade_caps_its_lens_too(tmp_path: Path) -> N
     CITIZEN_CHALLENGE with six OUTSTANDING areas and one REQUIRES_IMPROVEMENT is
     capped at GOOD (LS-04 fires); the same lens with one INADEQUATE area instead
     stayed OUTSTANDING, uncapped, with no LS-04."""
-    engine = _engine_with(tmp_path, lens_area_cap_grade="REQUIRES_IMPROVEMENT",
+    engine = engine_with(tmp_path, lens_area_cap_grade="REQUIRES_IMPROVEMENT",
                           lens_cap_judgement="GOOD")
 
     last_area = engine.ruleset.catalogue["CITIZEN_CHALLENGE"][-1]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from engine import RulesEngine
 from server.actions import Actor
 from server.audits import AuditService
 from server.reviews import ReviewService
@@ -28,22 +27,10 @@ from tests.api import audit, unique
 from tests.conftest import RULES
 from tests.server_harness import fresh_database
 from tests.test_cli import lenses
+from tests.test_lens_caps import engine_with
 from tests.test_server_reviews import review
 
 ACTOR = Actor("test", date(2026, 1, 5))
-
-
-def _engine_with(tmp_path: Path, **params: str) -> RulesEngine:
-    """The project's rules with some one-line parameters changed (in a copy)."""
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    path = rules / "params.yaml"
-    lines = path.read_text().splitlines()
-    for name, value in params.items():
-        assert any(line.startswith(f"{name}:") for line in lines), name
-        lines = [f"{name}: {value}" if line.startswith(f"{name}:") else line for line in lines]
-    path.write_text("\n".join(lines) + "\n")
-    return RulesEngine.from_directory(rules)  # what ``lenses check`` loads: it is accepted
 
 
 @pytest.fixture()
@@ -62,7 +49,7 @@ def test_gc18_needs_colleague_audits_to_compare_with_when_their_minimum_is_zero(
     there is no others' share to differ from. (Five good audits by the only auditor
     of a service area had raised GC-18 ("colleagues 0% of 0: a gap of 100
     points") and a MODERATION_REVIEW for HEAD_OF_SAFEGUARDING.)"""
-    service = AuditService(_engine_with(tmp_path, calibration_min_other_audits="0"))
+    service = AuditService(engine_with(tmp_path, calibration_min_other_audits="0"))
     area, auditor = unique("SA"), unique("auditor")
     results = []
     for day in (5, 6, 7, 8, 9):  # five completed audits, all MEETS_GOOD, one auditor
@@ -81,7 +68,7 @@ def test_ls05_does_not_challenge_on_no_audits_when_the_minimum_is_zero(
     fewer than 0.7 of 0 audits: nothing contradicts the GOOD judgement. (The review
     had been challenged: "only 0 of the 0 audits completed in the period are at least
     good".)"""
-    service = ReviewService(_engine_with(tmp_path, audit_challenge_min_audits="0"))
+    service = ReviewService(engine_with(tmp_path, audit_challenge_min_audits="0"))
     message = review(unique("SA"), CASE_FILE_AUDITS="GOOD")  # no audits stored there
     score = store.run(lambda session: service.submit(session, message, ACTOR, dry_run=True))
     assert [f.message for f in score.findings if f.rule_id == "LS-05"] == []
@@ -121,7 +108,7 @@ def test_a_window_of_100_years_counts_all_history(
         tmp_path: Path, store: Store, param: str, value: str) -> None:
     """The longest window ``lenses check`` accepts, from audits dated early in the
     range the API accepts, counts every stored audit and fails no save."""
-    service = AuditService(_engine_with(tmp_path, **{param: value}))
+    service = AuditService(engine_with(tmp_path, **{param: value}))
     area = unique("SA")
     for year in (1900, 1950, 1999):  # three cases below good in PLANS, decades apart
         message = audit(("PLANS",), overall="DOES_NOT_MEET_GOOD", serviceArea=area,
