@@ -267,11 +267,10 @@ def complete(session: Session, request: action_pb2.CompleteActionRequest, actor:
     completed_by = check.ident("completed_by", request.completed_by, required=True)
     completed_on = check.date("completed_on", request.completed_on, required=True)
     outcome = check.ident("outcome", request.outcome)
-    if completed_on is not None and completed_on > actor.today:
-        # A date still ahead is a typo (2062 for 2026): a deep dive "completed" then
-        # would count as open for every audit until that day, and ES-03 stay silent.
-        check.add("completed_on", f"is after today ({actor.today.isoformat()}): "
-                                  "an action is recorded once it has been completed")
+    # A date still ahead is a typo (2062 for 2026): a deep dive "completed" then would
+    # count as open for every audit until that day, and ES-03 stay silent.
+    check.not_after_today("completed_on", completed_on, actor.today,
+                          "an action is recorded once it has been completed")
     # Read (unlocked) before the problems are reported: the outcome a PLACEMENT_DECISION
     # needs is listed with every other problem. An action's kind never changes.
     unlocked = session.get(Action, request.action_id) if not check.reported("action_id") else None

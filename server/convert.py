@@ -96,6 +96,11 @@ class Checker:
             return None
         return day
 
+    def not_after_today(self, path: str, day: Day | None, today: Day, why: str) -> None:
+        """A date that must not be after ``today`` (the server's: England's date)."""
+        if day is not None and day > today:
+            self.add(path, f"is after today ({today.isoformat()}): {why}")
+
     def month(self, path: str, value: str) -> tuple[Day, Day] | None:
         """The first and last day of a month ``YYYY-MM`` (required)."""
         if not value:

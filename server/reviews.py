@@ -61,11 +61,11 @@ class ReviewService:
         review = convert.read_review(message, "review", check)
         # An unknown or repeated judgement area is a field violation like any other.
         convert.add_review_area_problems(self.engine.review_area_problems(review), "review", check)
-        if not dry_run and review.panel_on is not None and review.panel_on > actor.today:
+        if not dry_run:
             # Saved once the panel is held (a dry run may score a review ahead of it): a
             # panel still ahead would close the overdue reminder and hold off LS-08 until then.
-            check.add("review.panel_on", f"is after today ({actor.today.isoformat()}): a review "
-                                         "is submitted once its panel has been held")
+            check.not_after_today("review.panel_on", review.panel_on, actor.today,
+                                  "a review is submitted once its panel has been held")
         check.done()
         data = model.ReviewInput(review, review_evidence(session, review))
         content = _digest(message)
