@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import conditions, dates
-from .facts import Fact
+from .facts import KINDS, Fact
 from .model import ActionIntent, Finding
 from .ruleset import ActionSpec, BecauseItem, DueSpec, Rule, Trigger
 
@@ -68,21 +68,21 @@ def _because_value(item: BecauseItem, fact: Fact) -> Any:
     return [record[item.field_name] for record in members]
 
 
-class _Rendered(dict):  # type: ignore[type-arg]
-    """Template values rendered on demand: only the placeholders used are formatted."""
-
-    def __init__(self, fields: Mapping[str, Any], because: Mapping[str, Any]) -> None:
-        super().__init__()
-        self.fields = fields
-        self.because = because
-
-    def __missing__(self, key: str) -> str:
-        value = self.because[key] if key in self.because else self.fields[key]
-        return render_value(value, ", ")
-
-
 def _template(text: str, fields: Mapping[str, Any], because: Mapping[str, Any]) -> str:
-    return text.format_map(_Rendered(fields, because))
+    """``text`` with each placeholder replaced by its ``because`` value, or else
+    the fact field of that name, rendered (lists joined with ", ")."""
+    names = _PLACEHOLDERS.get(text)
+    if names is None:
+        names = _PLACEHOLDERS[text] = placeholders(text)
+    return text.format_map({
+        name: render_value(because[name] if name in because else fields[name], ", ")
+        for name in names
+    })
+
+
+# Template text -> the names it reads, worked out once per template. Templates
+# come from the loaded rule files (messages, details, keys), so this stays small.
+_PLACEHOLDERS: dict[str, tuple[str, ...]] = {}
 
 
 def due_date(spec: DueSpec, fields: Mapping[str, Any]) -> date:
@@ -147,6 +147,9 @@ class FindingRecipe:
     kind and, on an area fact, the area. ``because`` parameters are constants
     of the trigger. The counts and lists are built as functions once, here,
     rather than looked up per firing as ``because_values`` does.
+
+    ``plain``: the finding reads no count, no list and no field of type
+    ``list``, so ``key`` can take the values read as they are.
     """
 
     rule: Rule
@@ -155,6 +158,7 @@ class FindingRecipe:
     aggregates: tuple[CollectionValue, ...]
     by_item: tuple[tuple[BecauseItem, CollectionValue | None], ...]
     read_values: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the ``reads``, in order
+    plain: bool = False
 
     @classmethod
     def of(cls, rule: Rule, trigger: Trigger) -> FindingRecipe:
@@ -168,12 +172,26 @@ class FindingRecipe:
         )
         aggregates = tuple(value for _, value in by_item if value is not None)
         read_names = tuple(dict.fromkeys(reads))
-        return cls(rule, trigger, read_names, aggregates, by_item, _values_of(read_names))
+        field_types = KINDS.get(trigger.applies_to, {})
+        plain = not aggregates and all(field_types.get(name) != "list" for name in read_names)
+        return cls(rule, trigger, read_names, aggregates, by_item, _values_of(read_names), plain)
 
     def key(self, fact: Fact) -> tuple[Any, ...]:
-        """Everything the finding on ``fact`` depends on, hashable and typed."""
+        """Everything the finding on ``fact`` depends on, hashable and typed.
+
+        Equal values of different types render differently (``True`` is
+        "true", ``1`` is "1"), so their types are part of the key. A plain
+        recipe's key is its values as they are with their types beside them,
+        made by C code: most findings are plain, and this runs for each one.
+        (Should a plain recipe read an unhashable value after all, the cache
+        renders that finding without keeping it.)
+        """
         fields = fact.fields
         kind = fact.kind
+        if self.plain:
+            values = self.read_values(fields)
+            return (self, kind, fields.get("area") if kind == "area" else None,
+                    values, tuple(map(type, values)))
         key = [self, kind, fields.get("area") if kind == "area" else None]
         for value in self.read_values(fields):
             key.append(value if type(value) is str else _typed(value))  # most are str

@@ -2,12 +2,14 @@
 
 Never fails on speed. One line per figure: ``name value unit``. The engine
 part compares, on the same audits and the same compiled ruleset, in five
-interleaved rounds (each rate is the best round; the ratios against the raw
-baselines are the median of the rounds' ratios, each round's printed too):
+rounds (each rate is the best round; the ratios against the raw baselines are
+the median of the rounds' ratios, each round's printed too). Within a round
+the workloads take turns a hundred audits at a time, so the speed of this
+shared machine, which comes and goes within seconds, touches each alike:
 
 - ``engine``: ``RulesEngine.evaluate_audit`` (facts, durable, findings, actions),
-  each run from an empty render cache (``render_cache_hit_rate``: the share
-  of findings the cache answered within one run);
+  each round from an empty render cache (``render_cache_hit_rate``: the share
+  of findings the cache answered within one round);
 - ``raw_durable``: the same facts, already built, asserted into durable_rules
   directly (same compiled ruleset, every result read), with JSON written and
   read by the standard library as durable's own Python host does;
@@ -74,27 +76,36 @@ def sample_audits(count: int, seed: int = 7) -> list[Audit]:
     return audits
 
 
-Work = Callable[[], object]
+Work = Callable[[int, int], object]  # runs the workload on items [lo, hi)
+CHUNK = 100  # items a workload runs before the next one takes its turn
 
 
-def timed_rates(count: int, runs: dict[str, tuple[Work, Work | None]],
+def timed_rates(count: int, runs: dict[str, tuple[Work, Callable[[], object] | None]],
                 rounds: int = 5) -> dict[str, list[float]]:
     """Each workload's rate in every round, in items per second.
 
-    Each round runs every workload once, in turn, so drift of this shared
-    machine's speed touches all of them alike rather than whichever ran last.
-    ``runs`` maps a label to (work, before); ``before`` runs untimed ahead of
-    each run (e.g. to empty a cache). Prints each workload's best round.
+    In a round the workloads take turns, CHUNK items at a time, and each one's
+    time is the sum of its turns: a slow spell of this shared machine (they
+    last seconds) then falls on every workload alike, rather than on whichever
+    ran through it, and the ratios of one round hold still. ``runs`` maps a
+    label to (work, before); ``before`` runs untimed at the start of each round
+    (e.g. to empty a cache). Prints each workload's best round.
     """
     measured: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(rounds):
-        for label, (work, before) in runs.items():
+        for _, before in runs.values():
             if before is not None:
                 before()
-            gc.collect()  # no run pays for the garbage of the one before
-            start = time.perf_counter()
-            work()
-            measured[label].append(count / (time.perf_counter() - start))
+        gc.collect()  # no round pays for the garbage of the one before
+        elapsed = dict.fromkeys(runs, 0.0)
+        for lo in range(0, count, CHUNK):
+            hi = min(lo + CHUNK, count)
+            for label, (work, _) in runs.items():
+                start = time.perf_counter()
+                work(lo, hi)
+                elapsed[label] += time.perf_counter() - start
+        for label, seconds in elapsed.items():
+            measured[label].append(count / seconds)
     for label, values in measured.items():
         print(f"{label} {max(values):.0f} audits/s", flush=True)
     return measured
@@ -103,7 +114,7 @@ def timed_rates(count: int, runs: dict[str, tuple[Work, Work | None]],
 def print_ratio(name: str, numerator: list[float], denominator: list[float]) -> None:
     """The median of the per-round ratios, and their spread as a comment.
 
-    Two workloads of one round ran seconds apart, so their ratio is steadier
+    Two workloads of one round ran turn about, so their ratio is steadier
     on a noisy machine than a ratio of two bests that may come from
     different rounds.
     """
@@ -118,22 +129,26 @@ def bench_engine(count: int) -> None:
     empty = AuditHistory()
     batches = [engine.asserted_records(audit_facts(a, empty, engine.params)) for a in audits]
 
-    def evaluate_all() -> None:
+    def evaluate(lo: int, hi: int) -> None:
         # Results are dropped as a server drops them once sent (and as the raw
         # baseline drops what it reads): holding thousands of them would only
         # make the garbage collector walk them, a cost neither side has in service.
-        for audit in audits:
+        for audit in audits[lo:hi]:
             engine.evaluate_audit(audit, empty)
 
-    # Each engine run starts with an empty render cache: repeated runs over the
-    # same audits must not just replay findings the previous run rendered.
+    def runner_only(lo: int, hi: int) -> None:
+        for batch in batches[lo:hi]:
+            engine._session.run(batch)
+
+    # Each round starts the engine with an empty render cache: repeated rounds over
+    # the same audits must not just replay findings the previous round rendered.
     rates = timed_rates(count, {
-        "engine.engine": (evaluate_all, engine.render_cache.clear),
+        "engine.engine": (evaluate, engine.render_cache.clear),
         "engine.raw_durable": (_raw_native(engine, batches, json.dumps, json.loads), None),
         "engine.raw_durable_orjson": (_raw_native(engine, batches, _orjson_text, orjson.loads), None),
         "engine.raw_durable_orjson_no_seen": (
             _raw_native(engine, batches, _orjson_text, orjson.loads, with_seen_rules=False), None),
-        "engine.runner_only": (lambda: [engine._session.run(batch) for batch in batches], None),
+        "engine.runner_only": (runner_only, None),
     })
     print(f"engine.render_cache_hit_rate {engine.render_cache.hit_rate:.2f} fraction")
     reference = _reference_rates(engine, audits, count)
@@ -174,8 +189,8 @@ def _raw_native(engine: RulesEngine, batches: list[list[dict]], dumps: Callable[
                                    json.dumps(definition))
     counter = iter(range(10**9))
 
-    def work() -> None:
-        for batch in batches:
+    def work(lo: int, hi: int) -> None:
+        for batch in batches[lo:hi]:
             sid = f"r{next(counter)}"
             _, state = native.assert_facts(handle, dumps([dict(f, sid=sid) for f in batch]))
             result = native.start_action_for_state(handle, state)
@@ -195,9 +210,11 @@ def _reference_rates(engine: RulesEngine, audits: list[Audit], count: int) -> li
         print("engine.reference unavailable")
         return []
     empty = AuditHistory()
-    return timed_rates(count, {"engine.reference": (lambda: [
-        reference.reference_evaluate_audit(engine.ruleset, RULES, a, empty) for a in audits
-    ], None)}, rounds=3)["engine.reference"]
+    def evaluate(lo: int, hi: int) -> None:
+        for audit in audits[lo:hi]:
+            reference.reference_evaluate_audit(engine.ruleset, RULES, audit, empty)
+
+    return timed_rates(count, {"engine.reference": (evaluate, None)}, rounds=3)["engine.reference"]
 
 
 def bench_replay() -> None:
