@@ -29,10 +29,13 @@ def render_value(value: Any, separator: str = ",") -> str:
     """A fact value as text: lists joined, booleans lower-case, dates ISO."""
     if type(value) is str:
         return value
+    scalar = _SCALARS.get(type(value))  # one lookup for the usual types; subclasses below
+    if scalar is not None:
+        return scalar(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return separator.join(render_value(v, separator) for v in value)
+        return separator.join([render_value(v, separator) for v in value])
     if isinstance(value, float):
         return _render_float(value)
     if isinstance(value, date):
@@ -48,6 +51,17 @@ def _render_float(value: float) -> str:
         return str(int(value))
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+# ``render_value`` of a value of exactly one of these types (the same text as the
+# checks after it give; a subclass, such as a datetime, takes those checks).
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    bool: lambda value: "true" if value else "false",
+    int: str,
+    float: _render_float,
+    date: date.isoformat,
+    type(None): lambda value: "",
+}
 
 
 def because_values(items: Iterable[BecauseItem], fact: Fact) -> dict[str, Any]:

@@ -3,6 +3,8 @@ finding cache keeps apart."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import pytest
 
 from engine.effects import FindingCache, FindingRecipe, render_value
@@ -20,6 +22,24 @@ from tests.conftest import RULES
 def test_numbers_render_to_two_decimals_without_trailing_zeros_or_a_bare_point(
     value: object, text: str
 ) -> None:
+    assert render_value(value) == text
+
+
+class _Code(str):
+    """A str subclass (as an enum member of str may be)."""
+
+
+class _Flag(int):
+    """An int subclass that is not a bool."""
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (False, "false"), (None, ""), (0, "0"), (date(2026, 3, 1), "2026-03-01"),
+    (datetime(2026, 3, 1, 9, 30), "2026-03-01T09:30:00"), (_Code("RISK"), "RISK"),
+    (_Flag(3), "3"), (["A", 1, True, None, 2.50], "A,1,true,,2.5"), ((), ""),
+    ((date(2026, 1, 2), [False]), "2026-01-02,false"),
+])
+def test_each_type_renders_as_the_messages_show_it(value: object, text: str) -> None:
     assert render_value(value) == text
 
 
