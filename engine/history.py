@@ -45,11 +45,12 @@ def summarise(
     open_deep_dive_areas: Iterable[str] = (),
     calibration_review_open: bool = False,
 ) -> AuditHistory:
-    """The history of ``audit`` from other stored audits (only completed ones count)."""
+    """The history of ``audit`` from other stored audits (only completed ones count;
+    each as its latest revision in ``earlier`` says)."""
     if not audit.completed or audit.completed_on is None:
         return AuditHistory()
     others = [
-        a for a in earlier
+        a for a in latest_revisions(earlier)
         if a.audit_id != audit.audit_id and a.completed and a.completed_on is not None
         and a.completed_on <= audit.completed_on
     ]
@@ -64,6 +65,21 @@ def summarise(
         open_deep_dive_areas=frozenset(open_deep_dive_areas),
         calibration_review_open=calibration_review_open,
     )
+
+
+def latest_revisions(audits: Iterable[Audit]) -> list[Audit]:
+    """Each audit once, as its latest revision says (the highest revision; of two
+    alike, the later given), in the order the audits first appear.
+
+    A stored audit is what its latest revision says: a superseded revision
+    must not count as an audit of its own, nor speak for the audit.
+    """
+    latest: dict[str, Audit] = {}
+    for audit in audits:
+        kept = latest.get(audit.audit_id)
+        if kept is None or audit.revision >= kept.revision:
+            latest[audit.audit_id] = audit
+    return list(latest.values())
 
 
 def _concerns(
@@ -148,7 +164,7 @@ def review_evidence(
     its children placed at the period's end with a provider graded INADEQUATE."""
     inspections = list(inspections)
     in_period = [
-        a for a in audits
+        a for a in latest_revisions(audits)
         if a.service_area == review.service_area and a.completed and a.completed_on is not None
         and review.period_start <= a.completed_on <= review.period_end
     ]

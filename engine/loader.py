@@ -145,8 +145,8 @@ def load_ruleset(directory: str | Path) -> Ruleset:
 
 
 def _read(path: Path, root: Path, schema_name: str, errors: list[RulesError]) -> Document | None:
-    display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    display = f"{root.name}/{display}"
+    # Messages name the file as the user can open it: under the folder as they named it.
+    display = str(path)
     if not path.exists():
         errors.append(RuleParseError("file is missing", Location(display)))
         return None
@@ -170,7 +170,7 @@ def _unread_yaml(root: Path) -> list[RulesError]:
     folder kept as its own repository)."""
     return [
         RuleParseError("not read: rule, params and test files must end in .yaml",
-                       Location(f"{root.name}/{path.relative_to(root)}"))
+                       Location(str(path)))
         for path in sorted(root.rglob("*.yml"))
         if not any(part.startswith(".") for part in path.relative_to(root).parts)
     ]
@@ -231,10 +231,14 @@ def _duplicate_ids(rules: list[Rule], id_lines: Mapping[str, int]) -> list[Rules
 
 
 def _version(root: Path, documents: list[Document | None]) -> str:
+    """A digest of the files' names and contents. A file is named by the folder's own
+    name and its path inside it, so a copy of the folder under the same name,
+    wherever it is, has the same version."""
     digest = hashlib.sha256()
+    folder = root.resolve().name
     for document in documents:
         assert document is not None
-        digest.update(document.file.encode())
+        digest.update(f"{folder}/{Path(document.file).relative_to(root)}".encode())
         digest.update(json.dumps(document.data, sort_keys=True, default=str).encode())
     return f"rules-{digest.hexdigest()[:12]}"
 

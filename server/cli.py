@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from engine import InputError, RulesEngine, RulesError
 from engine.evaluate import Evaluation
-from engine.loader import PARAMS_FILE, TESTS_DIR, load_ruleset
+from engine.loader import CATALOGUE_FILE, PARAMS_FILE, TESTS_DIR, load_ruleset
 
 from . import convert, inputs, rule_cases
 from .clock import today_in_england
@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="date that sets 'overdue' on actions (default: today)")
 
     test = commands.add_parser("test", help="run the rule test cases of a rules folder")
-    test.add_argument("directory", nargs="?", help="rules folder (default: --rules)")
+    test.add_argument("directory", nargs="?",
+                      help="a folder of cases, or a rules folder (default: --rules)")
     test.add_argument("--rules", help="rules folder")
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
 
@@ -210,9 +211,9 @@ def _record_id(kind: str, record: object) -> str:
 
 def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     """Run every rule case; print each failure with the difference."""
-    directory = _cases_rules_dir(_rules_dir(args.directory or args.rules))
-    engine = RulesEngine.from_directory(directory)
-    results = rule_cases.run_all(engine, directory)
+    rules_dir, cases_dir = _test_folders(args.directory, args.rules)
+    engine = RulesEngine.from_directory(rules_dir)
+    results = rule_cases.run_all(engine, cases_dir)
     failed = [r for r in results if not r.passed]
     for result in results:
         if not result.passed:
@@ -224,20 +225,33 @@ def cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"{len(results) - len(failed)} passed, {len(failed)} failed\n")
     if not results:
         # A mistyped folder must not pass silently.
-        out.write(f"no test cases found in {directory / 'tests'}\n")
+        out.write(f"no test cases found in {cases_dir}\n")
         return 1
     return 1 if failed else 0
 
 
-def _cases_rules_dir(directory: Path) -> Path:
-    """``lenses test DIR`` runs "the rule test cases in rules/tests/ (or DIR)": DIR may
-    be a rules folder or the test-case folder inside one (``lenses test rules/tests``),
-    whose cases then run against the rules around them."""
-    resolved = directory.resolve()  # "." inside rules/tests has no name of its own
-    if (resolved.name == TESTS_DIR and not (resolved / PARAMS_FILE).exists()
-            and (resolved.parent / PARAMS_FILE).exists()):
-        return resolved.parent
-    return directory
+def _test_folders(directory: str | None, rules: str | None) -> tuple[Path, Path]:
+    """(rules folder, folder of cases) for ``lenses test [DIR]``, which runs "the rule
+    test cases in rules/tests/ (or DIR)". DIR may be a rules folder (its ``tests``
+    run against it), the case folder inside one (``lenses test rules/tests``: run
+    against the rules around it), or any other folder of cases (run against
+    ``--rules``, or the default rules folder)."""
+    if directory is None:
+        rules_dir = _rules_dir(rules)
+        return rules_dir, rules_dir / TESTS_DIR
+    given = Path(directory)
+    if _is_rules_folder(given):
+        return given, given / TESTS_DIR
+    resolved = given.resolve()  # "." inside rules/tests has no name of its own
+    if resolved.name == TESTS_DIR and _is_rules_folder(resolved.parent):
+        return resolved.parent, given
+    return _rules_dir(rules), given
+
+
+def _is_rules_folder(directory: Path) -> bool:
+    """Whether a folder looks like a rules folder rather than a folder of cases (a
+    rules folder missing its params must still be reported as a broken rules folder)."""
+    return any((directory / name).exists() for name in (PARAMS_FILE, CATALOGUE_FILE, TESTS_DIR))
 
 
 # ---------------------------------------------------------------- check

@@ -52,6 +52,9 @@ def parse_message(data: Any, message_type: type[Message], where: str) -> Message
         return json_format.ParseDict(data, message_type())
     except json_format.ParseError as exc:
         raise InputFileError(f"{where}: not a valid {message_type.DESCRIPTOR.name}: {exc}") from exc
+    except RecursionError as exc:  # a value nested deeper than the parser follows
+        raise InputFileError(f"{where}: not a valid {message_type.DESCRIPTOR.name}: "
+                             "nested too deeply") from exc
 
 
 def request_kind(data: Any, where: str) -> str:
@@ -85,6 +88,8 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputFileError(f"{path}: cannot read JSON: {exc}") from exc
+    except RecursionError as exc:  # valid JSON, but nested deeper than Python reads
+        raise InputFileError(f"{path}: cannot read JSON: nested too deeply") from exc
 
 
 def read_request(path: Path) -> tuple[str, Message, Any]:

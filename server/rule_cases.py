@@ -87,29 +87,36 @@ class Case:
 # -------------------------------------------------------------- loading
 
 
-def case_files(rules_dir: Path) -> list[Path]:
-    """The case files of a rules folder."""
-    return sorted(p for p in (rules_dir / TESTS_DIR).glob("*.yaml") if p.name != FIXTURES_FILE)
+def case_files(cases_dir: Path) -> list[Path]:
+    """The case files of a folder of cases (a rules folder's ``tests``)."""
+    return sorted(p for p in cases_dir.glob("*.yaml") if p.name != FIXTURES_FILE)
 
 
 def load_cases(rules_dir: Path) -> Iterator[Case]:
-    """Every case of every case file; a malformed file raises RulesError with its line."""
-    fixtures = _fixtures(rules_dir)
-    for path in case_files(rules_dir):
-        document = load(path, str(path.relative_to(rules_dir.parent)))
+    """Every case of a rules folder's ``tests``; see ``load_case_folder``."""
+    return load_case_folder(rules_dir / TESTS_DIR)
+
+
+def load_case_folder(cases_dir: Path) -> Iterator[Case]:
+    """Every case of every case file in ``cases_dir``; a malformed file raises
+    RulesError with its line. Files are named as the folder was given, so that
+    a message names the file the user can open."""
+    fixtures = _fixtures(cases_dir)
+    for path in case_files(cases_dir):
+        document = load(path, str(path))
         problems = schema_errors(document, "case")
         if problems:
             raise problems[0]
         yield from _cases(document, fixtures)
 
 
-def _fixtures(rules_dir: Path) -> Mapping[str, Any]:
+def _fixtures(cases_dir: Path) -> Mapping[str, Any]:
     """The fixtures file, checked: a malformed one would fail every case that uses it
     with a traceback, and a history base naming no fixture every history case."""
-    path = rules_dir / TESTS_DIR / FIXTURES_FILE
+    path = cases_dir / FIXTURES_FILE
     if not path.exists():
         return {"fixtures": {}, "history_bases": {}}
-    document = load(path, str(path.relative_to(rules_dir.parent)))
+    document = load(path, str(path))
     problems = schema_errors(document, "fixtures") or _unknown_history_bases(document)
     if problems:
         raise RuleParseErrors(problems)
@@ -240,9 +247,9 @@ def run_case(engine: RulesEngine, case: Case) -> CaseResult:
     return result
 
 
-def run_all(engine: RulesEngine, rules_dir: Path) -> list[CaseResult]:
-    """Every case of a rules folder."""
-    return [run_case(engine, case) for case in load_cases(rules_dir)]
+def run_all(engine: RulesEngine, cases_dir: Path) -> list[CaseResult]:
+    """Every case of a folder of cases (a rules folder's ``tests``, or another)."""
+    return [run_case(engine, case) for case in load_case_folder(cases_dir)]
 
 
 def _body(case: Case) -> Any:

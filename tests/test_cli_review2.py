@@ -1,7 +1,18 @@
 """Second review of the local tools (``lenses eval``, ``test``, ``check``, ``explain``)
 against operations.md and api.md: what test_cli, test_cli_review and
-test_contract_review do not cover. Each test here is a defect found in the review:
-it fails on the code as reviewed and is marked ``xfail(strict=True)`` until fixed."""
+test_contract_review do not cover. Each test here is a defect the review found
+(each failed on the code as reviewed):
+
+- operations.md, `lenses eval FILE…`: valid JSON nested too deeply for Python was a
+  traceback (exit 1), not a clear error naming the file (exit 2);
+- rules.md GC-16 ("an earlier completed audit of the same case"): with two
+  revisions of one earlier audit in ``--history``, whichever came last in the file
+  spoke for it; an audit is what its latest revision says (as on the server);
+- "`lenses test [DIR]` runs the rule test cases in rules/tests/ (or DIR)": a folder
+  of cases was read as a rules folder, and ``--rules`` ignored;
+- `lenses check` ("errors name file, line and what is wrong"), `lenses test` and
+  `lenses explain` named a file as ``<folder name>/<path inside>``: for a copy of
+  ``rules`` elsewhere, that is the project's own file, not the one that is wrong."""
 
 from __future__ import annotations
 
@@ -9,11 +20,15 @@ import copy
 import json
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine import history as summaries
+from engine.loader import load_ruleset
+from engine.model import Audit, ServiceReview
 from tests.conftest import EXAMPLES, ROOT, RULES
 from tests.server_harness import LENSES
 
@@ -45,11 +60,6 @@ def _resolve(named: str, cwd: Path) -> Path:
 # ------------------------------------------------------------------ eval: malformed JSON
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operations.md: `lenses eval FILE…` reads JSON files; bad input must be a clear "
-    "error naming the file (exit 2, as for every other unreadable file). A deeply "
-    "nested JSON document (valid JSON) makes json.loads raise RecursionError, which "
-    "inputs.read_json does not catch: a Python traceback and exit 1"))
 @pytest.mark.parametrize("where", ["request", "history"])
 def test_eval_deeply_nested_json_is_a_clear_error_not_a_traceback(tmp_path: Path,
                                                                   where: str) -> None:
@@ -93,15 +103,6 @@ def _current_below_good_audit() -> dict[str, Any]:
     return body
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rules.md GC-16: fires when 'an earlier completed audit of the same case has an "
-    "effective grade two steps away'; an audit's grade is that of its latest revision "
-    "(api.md: audits are saved by revision, GetAudit returns the 'latest stored "
-    "revision'), and the server's EvaluateAudit ignores superseded revisions. With a "
-    "--history file listing revision 2 (MEETS_GOOD) before revision 1 (EXCEEDS_GOOD) "
-    "of the same earlier audit, `lenses eval` takes whichever revision comes last in "
-    "the file and raises GC-16 and a MODERATION_REVIEW against the superseded "
-    "revision 1"))
 def test_eval_history_judges_an_earlier_audit_by_its_latest_revision(tmp_path: Path) -> None:
     request = tmp_path / "audit.json"
     request.write_text(json.dumps(_current_below_good_audit()))
@@ -131,12 +132,6 @@ def test_eval_history_judges_an_earlier_audit_by_its_latest_revision(tmp_path: P
 # ------------------------------------------------------------------ lenses test [DIR]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operations.md: '`lenses test [DIR]` runs the rule test cases in rules/tests/ "
-    "(or DIR)': DIR is the folder of test cases. A folder of cases not named 'tests' "
-    "is read as a rules folder, and --rules (the rules to run them against) is "
-    "silently ignored: `lenses test --rules rules my-cases` exits 2 with 'rules "
-    "error: my-cases/params.yaml: file is missing' instead of running the cases"))
 def test_test_runs_the_cases_of_a_case_folder_given_as_dir(tmp_path: Path) -> None:
     cases = tmp_path / "my-cases"
     cases.mkdir()
@@ -151,12 +146,6 @@ def test_test_runs_the_cases_of_a_case_folder_given_as_dir(tmp_path: Path) -> No
 # ------------------------------------------------------------------ file names in messages
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operations.md: `lenses check [DIR]` 'errors name file, line and what is wrong'; "
-    "`lenses test` 'prints each failure'. For a rules folder outside the working "
-    "directory the CLI prints '<folder name>/<relative path>' (e.g. "
-    "'rules/params.yaml:8'), which from the project root names the project's own, "
-    "valid file, not the file that is wrong"))
 @pytest.mark.parametrize("command", ["check", "test"])
 def test_messages_name_the_file_that_is_wrong_not_a_namesake(rules_copy: Path,
                                                              command: str) -> None:
@@ -181,12 +170,6 @@ def test_messages_name_the_file_that_is_wrong_not_a_namesake(rules_copy: Path,
     assert _resolve(named, ROOT) == expected.resolve(), line
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operations.md: `lenses explain RULE_ID` shows 'the rule's text, parameters, "
-    "source and which tests cover it'. With --rules DIR outside the working "
-    "directory, its 'file:' line and the covering tests are printed as "
-    "'rules/grading/…' and 'rules/tests/GC-06.yaml:N', which from the project root "
-    "are the project's files, not the ones in DIR that were explained"))
 def test_explain_names_the_files_of_the_folder_it_explains(rules_copy: Path) -> None:
     result = _lenses("explain", "GC-06", "--rules", rules_copy, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -198,3 +181,34 @@ def test_explain_names_the_files_of_the_folder_it_explains(rules_copy: Path) -> 
     assert tests, result.stdout
     for named in tests:
         assert _resolve(named, ROOT) == (rules_copy / "tests" / "GC-06.yaml").resolve(), named
+
+
+# ------------------------------------------------------------------ after the fixes
+
+
+def test_a_rules_folder_has_one_version_wherever_it_is_and_however_it_is_named(
+        rules_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages now name files by the path given; the ruleset version (stored with every
+    action) must still not depend on it: a copy of ``rules`` elsewhere, and the
+    folder named as ``.`` from inside it, have the version of the project's rules."""
+    version = load_ruleset(RULES).version
+    assert load_ruleset(rules_copy).version == version
+    monkeypatch.chdir(rules_copy)
+    assert load_ruleset(".").version == version
+
+
+def test_review_evidence_counts_an_audit_once_as_its_latest_revision_says() -> None:
+    """LS-05's audits in the period, from a history holding two revisions of one audit:
+    one audit, graded as revision 2 says (revision 1 was good, revision 2 is not)."""
+    good = _audit_revision(1, "MEETS_GOOD")
+    revised = _audit_revision(2, "DOES_NOT_MEET_GOOD")
+    review = ServiceReview("R-1", 1, good.service_area, date(2026, 1, 1), date(2026, 6, 30))
+    for history in ([good, revised], [revised, good]):
+        evidence = summaries.review_evidence(review, history, [], [])
+        assert (evidence.audits_completed, evidence.audits_good_or_better) == (1, 0)
+
+
+def _audit_revision(revision: int, grade: str) -> Audit:
+    return Audit(audit_id="AUD-R", revision=revision, status="COMPLETED", case_ref="C-R",
+                 service_area="S-R", auditor_id="tm-1", completed_on=date(2026, 3, 1),
+                 overall_grade=grade)

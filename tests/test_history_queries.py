@@ -57,18 +57,28 @@ def test_history_queries_match_the_reference_summary(store: Store) -> None:
     actor = Actor("test", date(2026, 6, 1))
     rng = random.Random(11)
     latest: dict[str, audit_pb2.CaseFileAudit] = {}
+    saved: list[audit_pb2.CaseFileAudit] = []  # every revision, in the order saved
     for step in range(160):
         audit_id = f"A{rng.randrange(40)}"
         revision = latest[audit_id].revision + 1 if audit_id in latest else 1
         message = _random_audit(rng, audit_id, revision)
         store.run(lambda session, m=message: service.submit(session, m, actor))
         latest[audit_id] = message
+        saved.append(message)
         if step % 10:
             continue
         probe = convert.audit_from_proto(_random_audit(rng, f"A{rng.randrange(45)}", 1))
         probe = dataclasses.replace(probe, status="COMPLETED")
         stored = [convert.audit_from_proto(m) for m in latest.values()]
         expected = summaries.summarise(probe, stored, engine.params)
+        # Given every revision (as a --history file may), newest first or last, the
+        # summary is the same: each audit is what its latest revision says.
+        every = [convert.audit_from_proto(m) for m in saved]
+        for given in (every, every[::-1]):
+            summary = summaries.summarise(probe, given, engine.params)
+            assert summary.calibration == expected.calibration
+            assert summary.earlier_case_audits == expected.earlier_case_audits
+            assert _concerns(summary.concerns) == _concerns(expected.concerns)
 
         def gathered(session, probe=probe):  # type: ignore[no-untyped-def]
             head = session.get(AuditHead, probe.audit_id)
