@@ -22,7 +22,13 @@ $(STAMP): pyproject.toml $(PROTOS)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv with the project and the `lenses` command
+# The engine's evaluation path compiled with mypyc (tools/compile_engine.py), again
+# whenever one of its sources changes; engine/__init__.py refuses stale extensions.
+COMPILED_RECORD := engine/_compiled_sources.json
+$(COMPILED_RECORD): $(STAMP) $(wildcard engine/*.py) tools/compile_engine.py
+	$(PY) tools/compile_engine.py
+
+install: $(STAMP) $(COMPILED_RECORD) ## Create .venv with the project, the `lenses` command and the compiled engine
 
 # `make proto` works on a fresh clone too: it needs only the code generators, not the install.
 proto: ## Generate Python code and type stubs from proto/ into gen/
@@ -42,7 +48,7 @@ node_modules/.installed: package.json
 node: node_modules/.installed ## Install the Node tools (buf, the interop client)
 
 lint: install node ## ruff, mypy and buf lint
-	$(BIN)/ruff check engine server tests
+	$(BIN)/ruff check engine server tests tools
 	$(BIN)/mypy
 	npx buf lint proto
 
@@ -67,4 +73,5 @@ run: install ## Migrate the database and start the server on 127.0.0.1:50051 (SQ
 	$(BIN)/lenses serve
 
 clean: ## Remove the virtualenv, generated code and caches
-	rm -rf $(VENV) $(GEN) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(GEN) node_modules .pytest_cache .mypy_cache .ruff_cache build
+	rm -f engine/*.so $(COMPILED_RECORD)

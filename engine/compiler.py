@@ -14,6 +14,7 @@ This module only builds JSON; ``durable_runner`` is what talks to durable.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ class CompiledRuleset:
         return {
             "version": self.version,
             "definition": self.definition,
-            "bindings": {k: vars(v) for k, v in sorted(self.bindings.items())},
+            "bindings": {k: dataclasses.asdict(v) for k, v in sorted(self.bindings.items())},
             "derived": {
                 kind: {name: repr(agg) for name, agg in sorted(aggs.items())}
                 for kind, aggs in sorted(self.derived.items())

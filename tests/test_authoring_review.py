@@ -5,6 +5,7 @@ and then fails, or silently misbehaves, when it is evaluated."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def test_a_due_date_from_an_optional_date_is_fine_when_the_condition_requires_it
               _FOLLOW_UP.format(guard="\n    - {field: by_when_set, eq: true}"))
     engine = RulesEngine.from_directory(rules_copy)
     audit = _below_good_audit()
-    undated = Audit(**{**vars(audit), "agreed_actions": (AgreedAction("Refer", "sw-1"),)})
+    undated = dataclasses.replace(audit, agreed_actions=(AgreedAction("Refer", "sw-1"),))
     assert [a for a in engine.evaluate_audit(undated).actions if a.rule_id == "XX-01"] == []
     dated = [a for a in engine.evaluate_audit(audit).actions if a.rule_id == "XX-01"]
     assert [a.due_on for a in dated] == [audit.agreed_actions[0].by_when]
