@@ -124,6 +124,11 @@ def print_ratio(name: str, numerator: list[float], denominator: list[float]) -> 
 
 
 def bench_engine(count: int) -> None:
+    from engine import evaluate as evaluate_module
+
+    # Which engine is measured: ``make bench`` installs, and so compiles it (make install).
+    compiled = not str(evaluate_module.__file__).endswith(".py")
+    print(f"# engine: {'compiled with mypyc' if compiled else 'plain Python (not compiled)'}")
     engine = RulesEngine.from_directory(RULES)
     audits = sample_audits(count)
     empty = AuditHistory()
