@@ -274,7 +274,7 @@ def _evaluate(engine: RulesEngine, case: Case) -> model.Evaluation:
     if summary and kind == "audit":
         return engine.evaluate_audit(record, _audit_history(engine, record, history, summary))
     if summary and kind == "review" and "evidence" in summary:
-        evidence = model.ReviewEvidence(**summary["evidence"])
+        evidence = model.ReviewEvidence(**_counts(summary["evidence"], "summary.evidence"))
         return engine.evaluate_review(model.ReviewInput(record, evidence))
     return evaluate_record(engine, kind, record, history)[0]
 
@@ -295,7 +295,8 @@ def _audit_history(engine: RulesEngine, audit: model.Audit, history: inputs.Hist
     gathered = summaries.summarise(audit, history.audits, engine.params)
     changes: dict[str, Any] = {}
     if "calibration" in summary:
-        changes["calibration"] = model.Calibration(**summary["calibration"])
+        changes["calibration"] = model.Calibration(
+            **_counts(summary["calibration"], "summary.calibration"))
     if "open_deep_dive_areas" in summary:
         changes["open_deep_dive_areas"] = frozenset(summary["open_deep_dive_areas"])
     if "calibration_review_open" in summary:
@@ -314,21 +315,46 @@ def _sweep(data: Mapping[str, Any]) -> model.SweepInput:
     def day(value: Any) -> date:
         return date.fromisoformat(str(value))
 
-    actions = tuple(
-        model.OpenAction(
-            action_id=a["action_id"], kind=a["kind"], due_on=day(a["due_on"]),
-            origin_on=day(a.get("origin_on", a["due_on"])), escalated=a.get("escalated", False),
-            owner_id=a.get("owner_id", ""), audit_id=a.get("audit_id", ""),
-            case_ref=a.get("case_ref", ""), service_area=a.get("service_area", ""),
-        )
-        for a in data.get("open_actions", [])
-    )
+    actions = []
+    for i, a in enumerate(data.get("open_actions", [])):
+        where = f"sweep.open_actions[{i}]"
+        text = {name: _typed(a, name, str, where, "" if name not in ("action_id", "kind") else None)
+                for name in ("action_id", "kind", "owner_id", "audit_id", "case_ref", "service_area")}
+        actions.append(model.OpenAction(
+            due_on=day(a["due_on"]), origin_on=day(a.get("origin_on", a["due_on"])),
+            escalated=_typed(a, "escalated", bool, where, False), **text))
     panels = tuple(
-        model.ServiceAreaPanel(p["service_area"], day(p["panel_on"]),
-                               p.get("review_due_open", False))
-        for p in data.get("panels", [])
+        model.ServiceAreaPanel(_typed(p, "service_area", str, f"sweep.panels[{i}]", None),
+                               day(p["panel_on"]),
+                               _typed(p, "review_due_open", bool, f"sweep.panels[{i}]", False))
+        for i, p in enumerate(data.get("panels", []))
     )
-    return model.SweepInput(day(data["as_of"]), actions, panels)
+    return model.SweepInput(day(data["as_of"]), tuple(actions), panels)
+
+
+# The records a case builds from its YAML as written (a sweep's actions and panels, a
+# summary's counts) take their values as they are: a value of another type is the
+# case's mistake, reported with the case, whether the engine is compiled (its records
+# check their types) or not.
+def _typed(data: Mapping[str, Any], name: str, kind: type, where: str, default: Any) -> Any:
+    """``data[name]`` if it is of type ``kind``; ``default`` if absent (None: required)."""
+    value = data[name] if default is None else data.get(name, default)
+    if type(value) is not kind:
+        expected = {str: "text", bool: "true or false"}[kind]
+        raise ValueError(f"{where}.{name} must be {expected}, not {value!r}")
+    return value
+
+
+def _counts(data: Mapping[str, Any], where: str) -> dict[str, int]:
+    """A summary's counts as integers (the case schema takes 4.0 as an integer, 4)."""
+    counts = {}
+    for name, value in data.items():
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is not int:
+            raise ValueError(f"{where}.{name} must be a whole number, not {value!r}")
+        counts[name] = value
+    return counts
 
 
 # ------------------------------------------------------------ comparing
