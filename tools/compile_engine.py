@@ -2,7 +2,7 @@
 
 The engine is plain, typed Python, and stays so: mypyc compiles the modules an
 evaluation runs through into C extensions beside their sources, which makes an
-evaluation about an eighth faster (``make bench``'s engine figures). The
+evaluation take about a fifth less time (``make bench``'s engine figures). The
 extensions are built from the sources on disk; ``engine/__init__.py`` refuses
 to run extensions built from other sources (Python would import an extension
 in preference to an edited ``.py`` of the same name), and runs the ``.py``
