@@ -318,13 +318,14 @@ def _sweep(data: Mapping[str, Any]) -> model.SweepInput:
     actions = []
     for i, a in enumerate(data.get("open_actions", [])):
         where = f"sweep.open_actions[{i}]"
-        text = {name: _typed(a, name, str, where, "" if name not in ("action_id", "kind") else None)
-                for name in ("action_id", "kind", "owner_id", "audit_id", "case_ref", "service_area")}
+        text = {name: _typed(a, name, str, where) for name in ("action_id", "kind")}
+        text |= {name: _typed(a, name, str, where, "")
+                 for name in ("owner_id", "audit_id", "case_ref", "service_area")}
         actions.append(model.OpenAction(
             due_on=day(a["due_on"]), origin_on=day(a.get("origin_on", a["due_on"])),
             escalated=_typed(a, "escalated", bool, where, False), **text))
     panels = tuple(
-        model.ServiceAreaPanel(_typed(p, "service_area", str, f"sweep.panels[{i}]", None),
+        model.ServiceAreaPanel(_typed(p, "service_area", str, f"sweep.panels[{i}]"),
                                day(p["panel_on"]),
                                _typed(p, "review_due_open", bool, f"sweep.panels[{i}]", False))
         for i, p in enumerate(data.get("panels", []))
@@ -336,9 +337,13 @@ def _sweep(data: Mapping[str, Any]) -> model.SweepInput:
 # summary's counts) take their values as they are: a value of another type is the
 # case's mistake, reported with the case, whether the engine is compiled (its records
 # check their types) or not.
-def _typed(data: Mapping[str, Any], name: str, kind: type, where: str, default: Any) -> Any:
-    """``data[name]`` if it is of type ``kind``; ``default`` if absent (None: required)."""
-    value = data[name] if default is None else data.get(name, default)
+_REQUIRED = object()
+
+
+def _typed(data: Mapping[str, Any], name: str, kind: type, where: str,
+           default: Any = _REQUIRED) -> Any:
+    """``data[name]`` if it is of type ``kind``; ``default`` if absent (without one, required)."""
+    value = data[name] if default is _REQUIRED else data.get(name, default)
     if type(value) is not kind:
         expected = {str: "text", bool: "true or false"}[kind]
         raise ValueError(f"{where}.{name} must be {expected}, not {value!r}")

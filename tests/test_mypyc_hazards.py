@@ -63,12 +63,15 @@ cases:
 
 def _lenses_test(tmp_path: Path, name: str, text: str,
                  capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``lenses test`` of a folder holding one case file ``name``: exit code, and what
+    it printed (standard output, then standard error)."""
     cases = tmp_path / "cases"
     cases.mkdir()
     shutil.copy(RULES / "tests" / "fixtures.yaml", cases / "fixtures.yaml")
     (cases / name).write_text(text)
     code = cli.main(["test", str(cases), "--rules", str(RULES)])
-    return code, capsys.readouterr().out
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
 
 
 def test_a_sweep_case_with_values_of_the_wrong_type_is_reported_not_a_crash(
@@ -89,11 +92,7 @@ def test_a_summary_count_written_as_a_whole_float_counts(
 
 def test_a_summary_count_that_is_not_whole_is_refused_with_the_file_and_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cases = tmp_path / "cases"
-    cases.mkdir()
-    shutil.copy(RULES / "tests" / "fixtures.yaml", cases / "fixtures.yaml")
-    (cases / "GC-18.yaml").write_text(SUMMARY_CASES.replace("4.0", "4.5"))
-    code = cli.main(["test", str(cases), "--rules", str(RULES)])
+    code, out = _lenses_test(tmp_path, "GC-18.yaml", SUMMARY_CASES.replace("4.0", "4.5"), capsys)
     assert code == 2  # the case schema refuses it before any case runs
-    assert (f"{cases / 'GC-18.yaml'}:6 cases.0.summary.calibration.auditor_audits: "
-            "4.5 is not of type 'integer'") in capsys.readouterr().err
+    assert (f"{tmp_path / 'cases' / 'GC-18.yaml'}:6 cases.0.summary.calibration.auditor_audits: "
+            "4.5 is not of type 'integer'") in out
